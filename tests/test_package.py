@@ -1,0 +1,27 @@
+"""The installed package: importable without nbdev, public API at the top level, exported modules in sync."""
+import subprocess, sys
+import torch
+import attn_unmask as au
+
+
+def test_import_without_nbdev():
+    # Block nbdev and fastcore the way a missing install would: the exported package must not need them.
+    code = ("import sys; sys.modules['nbdev'] = None; sys.modules['fastcore'] = None; sys.modules['execnb'] = None\n"
+            "import attn_unmask as au; print(au.gradient.__name__, au.hvp.__name__, au.hessian.__name__, au.recover.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["gradient", "hvp", "hessian", "recover"]
+
+
+def test_public_api():
+    for name in ["attention", "loss", "gradient", "hvp", "hessian", "hessian_operator", "jacobian", "recover",
+                 "RecoveryResult", "random_instance", "relative_attention_error", "vec", "unvec"]:
+        assert callable(getattr(au, name)), name
+
+
+def test_version_matches_settings():
+    from configparser import ConfigParser
+    from pathlib import Path
+    cfg = ConfigParser(delimiters=["="])
+    cfg.read(Path(__file__).parents[1] / "settings.ini")
+    assert au.__version__ == cfg["DEFAULT"]["version"]
