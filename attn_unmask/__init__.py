@@ -1,7 +1,10 @@
 __version__ = "0.1.0"
 
-# The public API at the top level: `import attn_unmask as au; au.gradient(...)`.
+# The public API at the top level: `import attn_unmask as au; au.recover(W, B)`.
 from .core import *
 from .gradient import *
 from .hessian import *
 from .solvers import *
+from .closed_form import *
+from .noise import *
+from .explorer import explore
