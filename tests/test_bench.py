@@ -1,0 +1,33 @@
+"""The benchmark module: its references agree with our closed forms and its bookkeeping is right. Never asserts a time."""
+import argparse, json, math
+import torch
+from attn_unmask import bench
+
+
+def test_references_agree_small():
+    r = bench.bench_gradient_hvp(5, 12, repeats=1, device="cpu", dtype=torch.float64)
+    assert all(e < 1e-10 for e in r["rel_errors"].values()), r["rel_errors"]
+    assert all(math.isfinite(v) and v > 0 for v in r["hvp"]["seconds"].values())
+
+
+def test_dense_hessian_reference_small():
+    r = bench.bench_dense_hessian((3, 8), [(2, 6)], repeats=1, device="cpu", dtype=torch.float64)
+    assert r["compare"]["rel_error"] < 1e-10 and r["compare"]["dn"] == 24 and r["ours_only"][0]["dn"] == 12
+
+
+def test_flops_and_timer():
+    assert bench.hvp_flops(64, 256) == 14 * 256**2 * 64 + 10 * 64**2 * 256
+    assert bench.hvp_flops(64, 256, prepared=True) == 12 * 256**2 * 64 + 4 * 64**2 * 256
+    calls = []
+    t = bench.time_side_by_side({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=3, warmup=1)
+    assert set(t) == {"a", "b"} and calls.count("a") == calls.count("b") == 4
+    assert calls[2:] == ["a", "b", "b", "a", "a", "b"]          # interleaved, alternating order
+
+
+def test_growth_small_is_serialisable():
+    g = bench.bench_growth((3, [8, 12]), (12, [2, 3]), "cpu", torch.float64)
+    assert set(g) == {"n", "d"}
+    for axis in g.values():
+        assert set(axis["exponent"]) == set(bench.GROWTH_METHODS)
+        assert all(math.isfinite(s) for s in axis["exponent"].values())
+    json.dumps(g)
