@@ -7,7 +7,7 @@ from __future__ import annotations
 import math, sys, time
 from dataclasses import dataclass, field
 import torch
-from .core import as_tensor, check_inputs, scores, softmax_rows, vec, unvec, _check_reg
+from .core import as_tensor, check_inputs, check_mask, masked_scores, softmax_rows, vec, unvec, _check_reg
 from .gradient import _loss_and_gradient
 from .hessian import HessianOperator, _hessian, _jacobian
 
@@ -39,14 +39,14 @@ class RecoveryResult:
 class _StepFailed(Exception): pass
 
 class _Problem:
-    "Validated data of one recovery problem plus the evaluation counters."
-    def __init__(self, W, B, reg):
-        self.W, self.B, self.reg = W, B, reg
+    "Validated data of one recovery problem: weights, attention, regulariser and an optional additive mask."
+    def __init__(self, W, B, reg, mask=None):
+        self.W, self.B, self.reg, self.mask = W, B, reg, mask
         self.B_norm = float(torch.linalg.vector_norm(B))
     def loss_grad(self, X):
-        return _loss_and_gradient(X, self.W, self.B, self.reg)
+        return _loss_and_gradient(X, self.W, self.B, self.reg, self.mask)
     def loss(self, X):
-        R = softmax_rows(scores(X, self.W)) - self.B
+        R = softmax_rows(masked_scores(X, self.W, self.mask)) - self.B
         return 0.5 * (R * R).sum() + 0.5 * self.reg * (X * X).sum()
     def attention_error(self, X, loss=None):
         f = float(self.loss(X) if loss is None else loss) - 0.5 * self.reg * float((X * X).sum())
@@ -114,7 +114,7 @@ def _shifted_cholesky_solve(H, g, max_tries=40):
 def _newton_step(prob, info):
     def step(X, f, g, k):
         d, n = X.shape
-        H = _hessian(X, prob.W, prob.B, prob.reg)
+        H = _hessian(X, prob.W, prob.B, prob.reg, mask=prob.mask)
         p, tau = _shifted_cholesky_solve(H, -vec(g))
         info.setdefault('shift', []).append(tau)
         alpha, X_new, _ = _backtracking(prob, X, f, g, unvec(p, d, n))
@@ -145,7 +145,7 @@ def _cg_direction(op, g, max_cg):
 
 def _newton_cg_step(prob, info, max_cg):
     def step(X, f, g, k):
-        op = HessianOperator(X, prob.W, prob.B, prob.reg)
+        op = HessianOperator(X, prob.W, prob.B, prob.reg, mask=prob.mask)
         p, n_cg = _cg_direction(op, g, max_cg)
         info.setdefault('cg_iterations', []).append(n_cg)
         alpha, X_new, _ = _backtracking(prob, X, f, g, p)
@@ -178,7 +178,7 @@ def leverage_scores_sketched(J, gen, oversample=4, jl_factor=8):
 def _approx_newton_step(prob, info, eps0, delta, gen):
     def step(X, f, g, k):
         d, n = X.shape
-        J = _jacobian(X, prob.W)
+        J = _jacobian(X, prob.W, prob.mask)
         rows_needed = lambda r: math.ceil(max(r, 1.) * math.log(max(r, 2.) / delta) / eps0**2)
         # the leverage scores sum to rank J, which is d*n - floor(d/2) for generic W (the symmetry): when the sample
         # size for that rank is not below J's row count, sampling cannot help and the scores are not estimated at all
@@ -194,7 +194,7 @@ def _approx_newton_step(prob, info, eps0, delta, gen):
             rows = torch.multinomial(prob_rows.cpu(), m, replacement=True, generator=gen).to(J.device)
             Js = J[rows] / torch.sqrt(m * prob_rows[rows])[:, None]
             JtJ = Js.mT @ Js
-        H = JtJ + _hessian(X, prob.W, prob.B, residual_only=True)
+        H = JtJ + _hessian(X, prob.W, prob.B, residual_only=True, mask=prob.mask)
         H.diagonal().add_(prob.reg)
         info.setdefault('sampled_rows', []).append(m)
         p, tau = _shifted_cholesky_solve(H, -vec(g))
@@ -245,17 +245,19 @@ def _pick_method(d, n):
 
 # %% ../nbs/03_solvers.ipynb #0f628e10
 def recover(W, B, *, X0=None, method: str = 'auto', reg: float = 0., tol: float | None = None, max_iter: int | None = None,
-            callback=None, progress: bool = False, seed: int | None = None, renormalize: bool = False,
+            callback=None, progress: bool = False, seed: int | None = None, renormalize: bool = False, mask=None,
             **options) -> RecoveryResult:
     """Recover X (d, n) from `W` and the attention `B` with `method`: 'auto' (closed form, then Newton polish), 'algebraic'
     (closed form only), or an iterative minimiser of the paper's loss ('newton', 'approx_newton', 'newton_cg', 'gd', 'adam', 'lbfgs').
-    `tol` is the gradient-norm stopping test (default 1e-12 in float64, 1e-5 in float32)."""
+    `tol` is the gradient-norm stopping test (default 1e-12 in float64, 1e-5 in float32). `mask` is an optional additive
+    mask ((n, n) or (h, n, n), 0 or -inf; see `check_mask`): masked entries are left out of the loss."""
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     _, W, B, _ = check_inputs(None, W, B, renormalize=renormalize)
     if W.ndim == 3 and B.ndim == 2: B = B.expand(W.shape[0], -1, -1)
     if B.ndim == 3 and W.ndim == 2: raise ValueError(f"B has h={B.shape[0]} heads but W is one (d, d) matrix")
     _check_same_dtype_device(W, B)
     d, n = W.shape[-1], B.shape[-1]
+    mask = check_mask(mask, n, W, B)
     X0_given = X0 is not None
     if X0 is None: X0 = default_start(d, n, W, seed)
     else:
@@ -268,10 +270,11 @@ def recover(W, B, *, X0=None, method: str = 'auto', reg: float = 0., tol: float 
     if tol is None: tol = 1e-12 if W.dtype == torch.float64 else 1e-5
     if not (tol > 0): raise ValueError(f"tol must be positive, got {tol}")
     if method in ('auto', 'algebraic'):
-        return _recover_from_closed_form(W, B, X0 if X0_given else None, method, reg, tol, max_iter, callback, progress, seed, options)
+        return _recover_from_closed_form(W, B, X0 if X0_given else None, method, reg, tol, max_iter, callback, progress, seed,
+                                         options, mask)
     if max_iter is None: max_iter = DEFAULT_MAX_ITER[method]
     if int(max_iter) != max_iter or max_iter < 0: raise ValueError(f"max_iter must be a non-negative integer, got {max_iter}")
-    prob, info = _Problem(W, B, reg), {}
+    prob, info = _Problem(W, B, reg, mask), {}
     gen = torch.Generator().manual_seed(0 if seed is None else seed)
     allowed = dict(approx_newton={'eps0', 'delta'}, newton_cg={'max_cg'}, adam={'lr'}, lbfgs={'lr', 'history_size'})
     unknown = set(options) - allowed.get(method, set())
@@ -289,20 +292,22 @@ def recover(W, B, *, X0=None, method: str = 'auto', reg: float = 0., tol: float 
         tolerance_grad=0., tolerance_change=0., line_search_fn='strong_wolfe'))                             # the stopping test
     return _run(prob, X0.clone(), step, method=method, tol=tol, max_iter=int(max_iter), callback=callback, progress=progress, info=info)
 
-def _recover_from_closed_form(W, B, X0, method, reg, tol, max_iter, callback, progress, seed, options):
+def _recover_from_closed_form(W, B, X0, method, reg, tol, max_iter, callback, progress, seed, options, mask=None):
     """'algebraic': the closed form alone. 'auto': closed form, log-domain polish, then Newton on the paper's loss;
     or, when the closed form does not apply or X0 is given, the size-based Newton choice."""
     from attn_unmask.closed_form import algebraic_recover, log_polish     # a later chapter builds on this one
     d, n = W.shape[-1], B.shape[-1]
     if options: raise ValueError(f"method {method!r} takes no options; got {sorted(options)}")
     newton = _pick_method(d, n)
-    kwargs = dict(reg=reg, tol=tol, callback=callback, progress=progress, seed=seed)
+    kwargs = dict(reg=reg, tol=tol, callback=callback, progress=progress, seed=seed, mask=mask)
     if method == 'auto' and X0 is not None:
         res = recover(W, B, X0=X0, method=newton, max_iter=max_iter, **kwargs)
         res.info['start'] = 'given X0'
         return res
     t0 = time.perf_counter()
-    try: X_alg = algebraic_recover(W, B)
+    try:
+        if mask is not None: raise ValueError("the map is masked: the closed form needs every entry of log(B)")
+        X_alg = algebraic_recover(W, B)
     except ValueError as e:
         if method == 'algebraic': raise
         res = recover(W, B, method=newton, max_iter=max_iter, **kwargs)
