@@ -9,16 +9,18 @@ from .core import check_inputs, check_mask, masked_scores, scores, softmax_rows,
 from .gradient import rowdot, softmax_backward, pullback
 
 # %% auto #0
-__all__ = ['HessianOperator', 'hvp', 'hessian_operator', 'jacobian', 'hessian', 'isometry_algebra']
+__all__ = ['HessianOperator', 'hvp', 'hessian_operator', 'jacobian', 'jacobian_row_norms', 'hessian', 'isometry_algebra']
 
 # %% ../nbs/02_hessian.ipynb #11607199
 class HessianOperator:
     """The Hessian of $L$ at a fixed `X` as a linear map `V -> H[V]` (validated tensors). The factors that depend only on `X`
     ($A$, $P = WX$, $Q = W^\\top X$, the residual terms) are computed once, so each product then costs six
     $n\\times n\\times d$ matrix products per head: what a conjugate-gradient loop wants. `gauss_newton=True` drops every
-    residual term, giving $(J^\\top J + \\lambda I)V$. An additive `mask` (already checked) enters only through $A$."""
-    def __init__(self, X, W, B, reg: float = 0., gauss_newton: bool = False, mask=None):
-        self.W, self.reg, self.shape = W, reg, X.shape
+    residual term, giving $(J^\\top J + \\lambda I)V$. An additive `mask` (already checked) enters only through $A$.
+    `gn_weights` (shape of $A$) reweights the entries in the Gauss–Newton part, $J^\\top D J$ in place of $J^\\top J$:
+    the sampled Hessian of the approximate Newton method."""
+    def __init__(self, X, W, B, reg: float = 0., gauss_newton: bool = False, mask=None, gn_weights=None):
+        self.W, self.reg, self.shape, self.gn_weights = W, reg, X.shape, gn_weights
         self.A = softmax_rows(masked_scores(X, W, mask))
         self.P, self.Q = W @ X, W.mT @ X
         if gauss_newton: self.R = None
@@ -31,8 +33,9 @@ class HessianOperator:
         A = self.A
         dS = V.mT @ self.P + self.Q.mT @ V
         dA = A * (dS - rowdot(A, dS))                               # softmax_backward(A, dS)
-        if self.R is None: dG = A * (dA - rowdot(dA, A))           # J(a_i) dA_i: Gauss-Newton
-        else: dG = A * (dA - rowdot(dA, A) - rowdot(self.R, dA)) + dA * self.R_centred
+        DdA = dA if self.gn_weights is None else self.gn_weights * dA
+        dG = A * (DdA - rowdot(DdA, A))                             # J(a_i) D_i dA_i: Gauss-Newton
+        if self.R is not None: dG = dG - A * rowdot(self.R, dA) + dA * self.R_centred
         out = self.P @ dG.mT + self.Q @ dG                          # pullback(X, W, dG)
         if self.R is not None: out = out + self.W @ V @ self.G.mT + self.W.mT @ V @ self.G   # pullback(V, W, G)
         return (out.sum(0) if out.ndim == 3 else out) + self.reg * V
@@ -72,6 +75,26 @@ def jacobian(X, W, *, mask=None) -> torch.Tensor:
     return _jacobian(X, W, check_mask(mask, X.shape[1], W))
 
 # %% ../nbs/02_hessian.ipynb #164d7641
+def _jacobian_row_norms(X: torch.Tensor, W: torch.Tensor, mask=None) -> torch.Tensor:
+    W3 = W if W.ndim == 3 else W[None]
+    A = softmax_rows(masked_scores(X, W3, None if mask is None else (mask if mask.ndim == 3 else mask[None])))
+    P, Q = W3 @ X, W3.mT @ X
+    Mu = P @ A.mT                                            # column i: mu_i = P a_i
+    A2 = A * A
+    centred2 = (P * P).sum(-2)[..., None, :] - 2 * (Mu.mT @ P) + (Mu * Mu).sum(-2)[..., None]   # ||p_j - mu_i||^2
+    q_centred = Q.mT @ P - (Q * Mu).sum(-2)[..., None]                                        # q_i^T (p_j - mu_i)
+    eye = torch.eye(X.shape[1], dtype=X.dtype, device=X.device)
+    out = A2 * ((1 - 2 * A + A2.sum(-1, keepdim=True)) * (Q * Q).sum(-2)[..., None] + centred2
+                + 2 * (eye - A.diagonal(dim1=-2, dim2=-1)[..., None]) * q_centred)
+    return out if W.ndim == 3 else out[0]
+
+def jacobian_row_norms(X, W, *, mask=None) -> torch.Tensor:
+    """Squared norms $\\|\\partial A_{ij}/\\partial X\\|_F^2$ of the rows of `jacobian`, without forming it: shape `(n, n)`
+    or `(h, n, n)`, $O(hn^2)$ memory. Large entries are the attention weights most sensitive to the input."""
+    X, W, _, _ = check_inputs(X, W)
+    return _jacobian_row_norms(X, W, check_mask(mask, X.shape[1], W))
+
+# %% ../nbs/02_hessian.ipynb #5e26a592
 def _hessian(X, W, B, reg: float = 0., gauss_newton: bool = False, residual_only: bool = False, mask=None) -> torch.Tensor:
     """Dense Hessian, shape (d*n, d*n) in the column-stacked vec order, assembled from its block structure.
     `gauss_newton=True` gives $J^\\top J + \\lambda I$; `residual_only=True` the rest, $H - J^\\top J$ (no $\\lambda$)."""
@@ -112,7 +135,7 @@ def hessian(X, W, B, reg: float = 0., *, gauss_newton: bool = False, mask=None, 
     X, W, B, _ = check_inputs(X, W, B, renormalize=renormalize)
     return _hessian(X, W, B, _check_reg(reg), gauss_newton, mask=check_mask(mask, X.shape[1], W, B))
 
-# %% ../nbs/02_hessian.ipynb #04480601
+# %% ../nbs/02_hessian.ipynb #b85a9526
 def isometry_algebra(W, rtol: float = 1e-10) -> torch.Tensor:
     """Orthonormal basis, shape (k, d, d), of {Omega : Omega^T W_h + W_h Omega = 0 for every head}: the Lie algebra of the
     symmetry group {M : M^T W M = W}. Its dimension k is the number of directions the attention cannot see."""

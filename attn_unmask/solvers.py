@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 import torch
 from .core import as_tensor, check_inputs, check_mask, masked_scores, softmax_rows, vec, unvec, _check_reg
 from .gradient import _loss_and_gradient
-from .hessian import HessianOperator, _hessian, _jacobian
+from .hessian import HessianOperator, _hessian, _jacobian, _jacobian_row_norms
 
 # %% auto #0
-__all__ = ['METHODS', 'DEFAULT_MAX_ITER', 'DENSE_HESSIAN_LIMIT', 'RecoveryResult', 'leverage_scores_sketched', 'default_start',
-           'recover']
+__all__ = ['METHODS', 'DEFAULT_MAX_ITER', 'DENSE_HESSIAN_LIMIT', 'JACOBIAN_LIMIT', 'RecoveryResult', 'leverage_scores_sketched',
+           'default_start', 'recover']
 
 # %% ../nbs/03_solvers.ipynb #d3b95fcd
 @dataclass
@@ -123,31 +123,39 @@ def _newton_step(prob, info):
     return step
 
 # %% ../nbs/03_solvers.ipynb #8ff43a81
-def _cg_direction(op, g, max_cg):
-    "Truncated CG on H p = -g, stopping on the forcing-term residual or on non-positive curvature."
-    gnorm = float(torch.linalg.vector_norm(g))
-    eta = min(0.5, math.sqrt(gnorm))
+def _cg_direction(op, g, max_cg, check_every=None):
+    """Truncated CG on H p = -g, stopping on the forcing-term residual or on non-positive curvature. Returns the direction
+    and the number of CG steps taken (a tensor). The loop reads one flag back to the host every `check_every` products."""
+    if check_every is None: check_every = 1 if g.device.type == 'cpu' else 8
+    gnorm = torch.linalg.vector_norm(g)
+    target = torch.clamp(gnorm.sqrt(), max=0.5) * gnorm            # eta * ||g||
     z = torch.zeros_like(g); r = g.clone(); dvec = -r
-    rr = float((r * r).sum())
+    rr = (r * r).sum()
+    active = torch.ones((), dtype=torch.bool, device=g.device)
+    steps = torch.zeros((), dtype=torch.int64, device=g.device)
     for j in range(max_cg):
         Hd = op(dvec)
-        curv = float((dvec * Hd).sum())
-        if curv <= 1e-14 * float((dvec * dvec).sum()) * max(gnorm, 1e-300):
-            return -g if j == 0 else z, j
-        a = rr / curv
+        curv = (dvec * Hd).sum()
+        positive = curv > 1e-14 * (dvec * dvec).sum() * gnorm.clamp_min(1e-300)
+        if j == 0: first_negative = ~positive                    # no curvature to use at all: steepest descent
+        go = active & positive
+        a = torch.where(go, rr / torch.where(go, curv, 1.), 0.)
         z = z + a * dvec
         r = r + a * Hd
-        rr_new = float((r * r).sum())
-        if math.sqrt(rr_new) <= eta * gnorm: return z, j + 1
-        dvec = -r + (rr_new / rr) * dvec
-        rr = rr_new
-    return z, max_cg
+        rr_new = (r * r).sum()
+        steps = steps + go
+        active = go & (rr_new.sqrt() > target)
+        dvec = -r + torch.where(active, rr_new / rr, 0.) * dvec
+        rr = torch.where(active, rr_new, rr)
+        if (j + 1) % check_every == 0 and not bool(active): break
+    if max_cg == 0: return -g, steps
+    return torch.where(first_negative, -g, z), steps
 
 def _newton_cg_step(prob, info, max_cg):
     def step(X, f, g, k):
         op = HessianOperator(X, prob.W, prob.B, prob.reg, mask=prob.mask)
         p, n_cg = _cg_direction(op, g, max_cg)
-        info.setdefault('cg_iterations', []).append(n_cg)
+        info.setdefault('cg_iterations', []).append(int(n_cg))
         alpha, X_new, _ = _backtracking(prob, X, f, g, p)
         f_new, g_new = prob.loss_grad(X_new)
         return X_new, f_new, g_new, alpha
@@ -175,36 +183,59 @@ def leverage_scores_sketched(J, gen, oversample=4, jl_factor=8):
     G = torch.randn(int(keep.sum()), k, generator=gen, dtype=J.dtype).to(J.device) / math.sqrt(k)
     return ((J @ (precond @ G))**2).sum(1)
 
-def _approx_newton_step(prob, info, eps0, delta, gen):
+def _sample_size(r, eps0, delta):
+    "The paper's number of sampled rows, m = ceil(r log(r / delta) / eps0^2), for a factor of (effective) rank r."
+    return math.ceil(max(r, 1.) * math.log(max(r, 2.) / delta) / eps0**2)
+
+def _entry_weights(X, prob, m, gen):
+    """Weights D (the shape of the attention) of a Poisson-sampled J^T D J: row e of J is kept Poisson(m p_e) times and
+    weighted 1/(m p_e), so E[D] = 1. p_e: half uniform over the unmasked entries, half proportional to ||j_e||^2."""
+    norms = _jacobian_row_norms(X, prob.W, prob.mask)
+    allowed = torch.ones_like(norms) if prob.mask is None else (prob.mask == 0).to(norms).expand_as(norms)
+    p = 0.5 * allowed / allowed.sum() + 0.5 * norms / norms.sum().clamp_min(torch.finfo(norms.dtype).tiny)
+    counts = torch.poisson(m * p, generator=gen)
+    return torch.where(p > 0, counts / (m * p).clamp_min(torch.finfo(p.dtype).tiny), 0.)
+
+def _approx_newton_step(prob, info, eps0, delta, gen, hessian, max_cg):
+    rows_of_J = prob.B.numel()
+    if hessian == 'matrix_free':     # draws happen on the data's device: a generator there, seeded from `gen`
+        device_gen = torch.Generator(device=prob.W.device)
+        device_gen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
     def step(X, f, g, k):
         d, n = X.shape
-        J = _jacobian(X, prob.W, prob.mask)
-        rows_needed = lambda r: math.ceil(max(r, 1.) * math.log(max(r, 2.) / delta) / eps0**2)
         # the leverage scores sum to rank J, which is d*n - floor(d/2) for generic W (the symmetry): when the sample
-        # size for that rank is not below J's row count, sampling cannot help and the scores are not estimated at all
-        if rows_needed(d * n - d // 2) >= J.shape[0]: m = J.shape[0]
+        # size for that rank is not below J's row count, sampling cannot help and no scores are computed
+        m = _sample_size(d * n - d // 2, eps0, delta)
+        if hessian == 'matrix_free':
+            D = None if m >= rows_of_J else _entry_weights(X, prob, m, device_gen)
+            info.setdefault('sampled_rows', []).append(min(m, rows_of_J))
+            op = HessianOperator(X, prob.W, prob.B, prob.reg, mask=prob.mask, gn_weights=D)
+            p, n_cg = _cg_direction(op, g, max_cg)
+            info.setdefault('cg_iterations', []).append(int(n_cg))
         else:
-            scores_ = leverage_scores_sketched(J, gen)
-            total = float(scores_.sum())
-            m = rows_needed(total) if total > 0 else J.shape[0]
-        if m >= J.shape[0]:
-            JtJ, m = J.mT @ J, J.shape[0]
-        else:
-            prob_rows = scores_ / scores_.sum()
-            rows = torch.multinomial(prob_rows.cpu(), m, replacement=True, generator=gen).to(J.device)
-            Js = J[rows] / torch.sqrt(m * prob_rows[rows])[:, None]
-            JtJ = Js.mT @ Js
-        H = JtJ + _hessian(X, prob.W, prob.B, residual_only=True, mask=prob.mask)
-        H.diagonal().add_(prob.reg)
-        info.setdefault('sampled_rows', []).append(m)
-        p, tau = _shifted_cholesky_solve(H, -vec(g))
-        info.setdefault('shift', []).append(tau)
-        alpha, X_new, _ = _backtracking(prob, X, f, g, unvec(p, d, n))
+            J = _jacobian(X, prob.W, prob.mask)
+            if m < rows_of_J:
+                scores_ = leverage_scores_sketched(J, gen)
+                total = float(scores_.sum())
+                m = _sample_size(total, eps0, delta) if total > 0 else rows_of_J
+            if m >= rows_of_J: JtJ, m = J.mT @ J, rows_of_J
+            else:
+                prob_rows = scores_ / scores_.sum()
+                rows = torch.multinomial(prob_rows.cpu(), m, replacement=True, generator=gen).to(J.device)
+                Js = J[rows] / torch.sqrt(m * prob_rows[rows])[:, None]
+                JtJ = Js.mT @ Js
+            H = JtJ + _hessian(X, prob.W, prob.B, residual_only=True, mask=prob.mask)
+            H.diagonal().add_(prob.reg)
+            info.setdefault('sampled_rows', []).append(m)
+            p, tau = _shifted_cholesky_solve(H, -vec(g))
+            info.setdefault('shift', []).append(tau)
+            p = unvec(p, d, n)
+        alpha, X_new, _ = _backtracking(prob, X, f, g, p)
         f_new, g_new = prob.loss_grad(X_new)
         return X_new, f_new, g_new, alpha
     return step
 
-# %% ../nbs/03_solvers.ipynb #86c48d62
+# %% ../nbs/03_solvers.ipynb #0f628e10
 def _gd_step(prob):
     def step(X, f, g, k):
         alpha, X_new, _ = _backtracking(prob, X, f, g, -g)
@@ -227,10 +258,11 @@ def _torch_optim_step(prob, X0, make_optimizer):
         return X_new, f_new, g_new, float(opt.param_groups[0]['lr'])
     return step
 
-# %% ../nbs/03_solvers.ipynb #c513894c
+# %% ../nbs/03_solvers.ipynb #e5b1f0e6
 METHODS = ('auto', 'algebraic', 'newton', 'approx_newton', 'newton_cg', 'gd', 'adam', 'lbfgs')
 DEFAULT_MAX_ITER = dict(algebraic=0, newton=100, approx_newton=100, newton_cg=200, gd=5000, adam=5000, lbfgs=1000)
 DENSE_HESSIAN_LIMIT = 2048    # auto uses the dense Hessian up to this many unknowns d*n
+JACOBIAN_LIMIT = 2**24        # approx_newton's hessian='auto' forms the dense Jacobian up to this many entries (h n^2 x dn)
 
 def default_start(d: int, n: int, W: torch.Tensor, seed: int | None = None) -> torch.Tensor:
     "The documented default X0: N(0, 1/||W||_F) entries (scores of order one), from a generator seeded from `seed`."
@@ -243,7 +275,7 @@ def default_start(d: int, n: int, W: torch.Tensor, seed: int | None = None) -> t
 def _pick_method(d, n):
     return 'newton' if d * n <= DENSE_HESSIAN_LIMIT else 'newton_cg'
 
-# %% ../nbs/03_solvers.ipynb #0f628e10
+# %% ../nbs/03_solvers.ipynb #f9648471
 def recover(W, B, *, X0=None, method: str = 'auto', reg: float = 0., tol: float | None = None, max_iter: int | None = None,
             callback=None, progress: bool = False, seed: int | None = None, renormalize: bool = False, mask=None,
             **options) -> RecoveryResult:
@@ -274,7 +306,7 @@ def recover(W, B, *, X0=None, method: str = 'auto', reg: float = 0., tol: float 
     if int(max_iter) != max_iter or max_iter < 0: raise ValueError(f"max_iter must be a non-negative integer, got {max_iter}")
     prob, info = _Problem(W, B, reg, mask), {}
     gen = torch.Generator().manual_seed(0 if seed is None else seed)
-    allowed = dict(approx_newton={'eps0', 'delta'}, newton_cg={'max_cg'}, adam={'lr'}, lbfgs={'lr', 'history_size'})
+    allowed = dict(approx_newton={'eps0', 'delta', 'hessian', 'max_cg'}, newton_cg={'max_cg'}, adam={'lr'}, lbfgs={'lr', 'history_size'})
     unknown = set(options) - allowed.get(method, set())
     if unknown: raise ValueError(f"unknown option(s) {sorted(unknown)} for method {method!r}; it accepts {sorted(allowed.get(method, set())) or 'none'}")
     if method == 'newton': step = _newton_step(prob, info)
@@ -282,7 +314,12 @@ def recover(W, B, *, X0=None, method: str = 'auto', reg: float = 0., tol: float 
     elif method == 'approx_newton':
         eps0, delta = float(options.get('eps0', 0.5)), float(options.get('delta', 0.01))
         if not (0 < eps0 < 1 and 0 < delta < 1): raise ValueError(f"approx_newton needs 0 < eps0 < 1 and 0 < delta < 1; got eps0={eps0}, delta={delta}")
-        step = _approx_newton_step(prob, info, eps0, delta, gen)
+        hessian = options.get('hessian', 'auto')
+        if hessian not in ('auto', 'matrix_free', 'dense'):
+            raise ValueError(f"approx_newton's hessian must be 'auto', 'matrix_free' or 'dense', got {hessian!r}")
+        if hessian == 'auto': hessian = 'dense' if B.numel() * d * n <= JACOBIAN_LIMIT else 'matrix_free'
+        info['hessian'] = hessian
+        step = _approx_newton_step(prob, info, eps0, delta, gen, hessian, int(options.get('max_cg', d * n)))
     elif method == 'gd': step = _gd_step(prob)
     elif method == 'adam': step = _torch_optim_step(prob, X0, lambda p: torch.optim.Adam(p, lr=options.get('lr', 1e-2)))
     else: step = _torch_optim_step(prob, X0, lambda p: torch.optim.LBFGS(   # one L-BFGS iteration per call; our
