@@ -14,8 +14,8 @@ from .hessian import hvp, hessian, hessian_operator
 from .solvers import recover
 
 # %% auto #0
-__all__ = ['GROWTH_METHODS', 'time_side_by_side', 'reference_loss', 'autograd_gradient', 'autograd_hvp', 'func_hvp',
-           'func_hessian', 'hvp_flops', 'bench_gradient_hvp', 'bench_dense_hessian', 'bench_recovery',
+__all__ = ['GROWTH_METHODS', 'GROWTH_OPTIONS', 'time_side_by_side', 'reference_loss', 'autograd_gradient', 'autograd_hvp',
+           'func_hvp', 'func_hessian', 'hvp_flops', 'bench_gradient_hvp', 'bench_dense_hessian', 'bench_recovery',
            'bench_auto_scaling', 'bench_gflops', 'bench_growth', 'run_benchmarks', 'format_results', 'bench_main']
 
 # %% ../nbs/10_benchmarks.ipynb #3bf5d5d2
@@ -189,8 +189,10 @@ def bench_gflops(sizes, repeats, device, dtype):
 # %% ../nbs/10_benchmarks.ipynb #f445c121
 GROWTH_METHODS = ('newton', 'newton_cg', 'approx_newton', 'lbfgs')
 
+GROWTH_OPTIONS = dict(approx_newton=dict(hessian='matrix_free'))   # one algorithm along the sweep, not auto's switch
+
 def _per_iteration(inst, method, device, iters=3):
-    r = recover(inst.W, inst.B, X0=_start_near(inst), method=method, seed=0, max_iter=iters)
+    r = recover(inst.W, inst.B, X0=_start_near(inst), method=method, seed=0, max_iter=iters, **GROWTH_OPTIONS.get(method, {}))
     h = r.history
     return (h[-1]['time'] - h[0]['time']) / max(r.n_iter, 1), r.n_iter
 
