@@ -31,3 +31,21 @@ def test_growth_small_is_serialisable():
         assert set(axis["exponent"]) == set(bench.GROWTH_METHODS)
         assert all(math.isfinite(s) for s in axis["exponent"].values())
     json.dumps(g)
+
+
+def test_committed_results_file_is_complete():
+    # The results file next to the benchmarks chapter: what a reader compares a GPU run against.
+    import json
+    from pathlib import Path
+    res = json.loads((Path(__file__).parents[1] / "benchmarks" / "results-cpu-float64.json").read_text())
+    assert not res["meta"]["quick"] and res["meta"]["dtype"] == "float64" and res["meta"]["device"] == "cpu"
+    for key in ("device_name", "torch", "threads", "date", "load_before"): assert res["meta"][key], key
+    for key in ("gradient_hvp", "dense_hessian", "recovery", "auto_scaling", "gflops", "growth", "ratios", "targets"):
+        assert key in res, key
+    assert all(set(t) == {"name", "target", "measured", "met"} for t in res["targets"])
+
+
+def test_targets_are_judged_only_where_they_are_stated():
+    res = bench.run_benchmarks(quick=True, dtype=torch.float32)
+    assert res["meta"]["dtype"] == "float32" and all(t["met"] is None for t in res["targets"])
+    assert "judged only there" in bench.format_results(res)

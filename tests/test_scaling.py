@@ -88,3 +88,30 @@ def test_approx_newton_variants_converge_and_are_reproducible():
     assert au.recover(W, B, X0=X0, method="approx_newton", max_iter=1).info["hessian"] == "dense"   # small: J fits
     with pytest.raises(ValueError, match="hessian must be 'auto', 'matrix_free' or 'dense'"):
         au.recover(W, B, X0=X0, method="approx_newton", hessian="sparse")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_every_public_function_runs_where_its_inputs_live(device):
+    # What a GPU session runs (CI has no GPU, so there the CUDA case is skipped and the CPU case runs the same code).
+    inst = au.random_instance(4, 12, heads=2, seed=5)
+    X, W, B = inst.X.to(device), inst.W.to(device), inst.B.to(device)
+    X1 = X + 0.01 * torch.randn(X.shape, dtype=X.dtype, generator=torch.Generator().manual_seed(0)).to(device)
+    V = torch.ones_like(X)
+    mask = au.causal_mask(12, device=device)
+    outputs = {
+        "attention": au.attention(X1, W, mask=mask), "loss": au.loss(X1, W, B), "gradient": au.gradient(X1, W, B),
+        "hvp": au.hvp(X1, W, B, V), "hessian_operator": au.hessian_operator(X1, W, B)(V), "hessian": au.hessian(X1, W, B),
+        "jacobian": au.jacobian(X1, W), "jacobian_row_norms": au.jacobian_row_norms(X1, W, mask=mask),
+        "perturb_attention": au.perturb_attention(B, "multiplicative", 1e-3, seed=0),
+        "algebraic_recover": au.algebraic_recover(W, B),
+    }
+    for name, out in outputs.items():
+        assert out.device.type == device and out.dtype == torch.float64 and torch.isfinite(out).all(), name
+    runs = {m: au.recover(W, B, X0=X1, method=m, max_iter=30) for m in ("newton", "newton_cg", "gd", "adam", "lbfgs")}
+    runs["approx_newton (dense)"] = au.recover(W, B, X0=X1, method="approx_newton", hessian="dense", seed=0)
+    runs["approx_newton (matrix-free)"] = au.recover(W, B, X0=X1, method="approx_newton", hessian="matrix_free", seed=0)
+    runs["auto"], runs["algebraic"] = au.recover(W, B), au.recover(W, B, method="algebraic")
+    for name, r in runs.items():
+        assert r.X.device.type == device and torch.isfinite(r.X).all(), name
+    for name in ("newton", "newton_cg", "approx_newton (dense)", "approx_newton (matrix-free)", "auto"):
+        assert runs[name].converged and runs[name].attention_error < 1e-8, (name, runs[name])
