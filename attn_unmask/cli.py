@@ -8,7 +8,7 @@ import argparse, json, math, sys, time
 from pathlib import Path
 import numpy as np
 import torch
-from .core import check_attention, relative_attention_error, random_instance
+from .core import attention, causal_mask, check_attention, relative_attention_error, random_instance
 from .solvers import recover, METHODS
 
 # %% auto #0
@@ -82,9 +82,11 @@ def cmd_recover(args) -> int:
     if args.device.startswith('cuda') and not torch.cuda.is_available(): raise ValueError("--device cuda: no CUDA device is available")
     W, B = W.to(device=args.device, dtype=dtype), B.to(device=args.device, dtype=dtype)
     X0 = load_array(args.x0).to(device=args.device, dtype=dtype) if args.x0 else None
+    if args.mask == 'causal': mask = causal_mask(B.shape[-1], dtype=dtype, device=args.device)
+    else: mask = load_array(args.mask).to(device=args.device, dtype=dtype) if args.mask else None
     t0 = time.perf_counter()
     res = recover(W, B, X0=X0, method=args.method, reg=args.reg, max_iter=args.max_iter, seed=args.seed,
-                  renormalize=args.renormalize, progress=not args.quiet)
+                  renormalize=args.renormalize, progress=not args.quiet, mask=mask)
     report = _report(res, W, B, time.perf_counter() - t0)
     save_array(args.out, res.X)
     report_path = Path(args.report) if args.report else Path(args.out).with_suffix('.json')
@@ -158,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('--renormalize', action='store_true', help='divide each row of B by its sum instead of refusing')
     r.add_argument('--weights-key', help='array name inside .npz/.pt/.safetensors weights files')
     r.add_argument('--attention-key', help='array name inside .npz/.pt/.safetensors attention files')
+    r.add_argument('--mask', help="'causal', or a file with the additive mask (n, n) or (h, n, n) of 0 and -inf that produced B")
     r.add_argument('--quiet', action='store_true', help='no per-iteration progress lines')
     r.set_defaults(func=cmd_recover)
     from attn_unmask.real import add_text_arguments, cmd_text   # light: transformers is imported only when run

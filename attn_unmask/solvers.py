@@ -329,7 +329,8 @@ def recover(W, B, *, X0=None, method: str = 'auto', reg: float = 0., tol: float 
 
 def _recover_from_closed_form(W, B, X0, method, reg, tol, max_iter, callback, progress, seed, options, mask=None):
     """'algebraic': the closed form alone. 'auto': closed form, log-domain polish, then Newton on the paper's loss;
-    or, when the closed form does not apply or X0 is given, the size-based Newton choice."""
+    or, when the closed form does not apply or X0 is given, the size-based Newton choice. A masked map is completed first
+    (`complete_attention`) and skips the log-domain polish, which needs every entry."""
     from attn_unmask.closed_form import algebraic_recover, log_polish     # a later chapter builds on this one
     d, n = W.shape[-1], B.shape[-1]
     if options: raise ValueError(f"method {method!r} takes no options; got {sorted(options)}")
@@ -341,15 +342,15 @@ def _recover_from_closed_form(W, B, X0, method, reg, tol, max_iter, callback, pr
         return res
     t0 = time.perf_counter()
     try:
-        if mask is not None: raise ValueError("the map is masked: the closed form needs every entry of log(B)")
-        X_alg = algebraic_recover(W, B)
+        X_alg = algebraic_recover(W, B, mask=mask)                # a masked map is completed first
     except ValueError as e:
         if method == 'algebraic': raise
         res = recover(W, B, method=newton, max_iter=max_iter, **kwargs)
         res.info['start'] = f"default start (algebraic not applicable: {e})"
         return res
+    start = 'closed form' if mask is None else 'completed mask + closed form'
     if method == 'algebraic':
-        prob = _Problem(W, B, reg)
+        prob = _Problem(W, B, reg, mask)
         if tol is None: tol = 1e-12 if W.dtype == torch.float64 else 1e-5
         f, g = prob.loss_grad(X_alg)
         gn = float(torch.linalg.vector_norm(g))
@@ -359,11 +360,12 @@ def _recover_from_closed_form(W, B, X0, method, reg, tol, max_iter, callback, pr
         msg = (f"closed form; gradient norm {gn:.2e} {'<=' if ok else '>'} tol {tol:.1e} (attention error {err:.1e})"
                + ("" if ok else "; polish with method='auto'"))
         return RecoveryResult(X=X_alg, loss=float(f), grad_norm=gn, n_iter=0, converged=ok, message=msg, method='algebraic',
-                              attention_error=err, history=hist, info=dict(start='closed form'))
-    err_alg = _Problem(W, B, 0.).attention_error(X_alg)
-    X_pol = log_polish(W, B, X_alg) if W.ndim == 2 else X_alg     # log_polish is single-head; Newton handles heads
+                              attention_error=err, history=hist, info=dict(start=start))
+    err_alg = _Problem(W, B, 0., mask).attention_error(X_alg)
+    polish = W.ndim == 2 and mask is None              # log_polish is single-head and needs all of log B; Newton handles the rest
+    X_pol = log_polish(W, B, X_alg) if polish else X_alg
     res = recover(W, B, X0=X_pol, method=newton, max_iter=max_iter, **kwargs)
-    res.info.update(start='closed form + log-domain polish', algebraic_attention_error=err_alg,
-                    polished_attention_error=_Problem(W, B, 0.).attention_error(X_pol))
+    res.info.update(start=start + (' + log-domain polish' if polish else ''), algebraic_attention_error=err_alg,
+                    polished_attention_error=_Problem(W, B, 0., mask).attention_error(X_pol))
     res.method = f'auto ({newton})'
     return res

@@ -15,7 +15,7 @@ def test_import_without_nbdev():
 
 def test_public_api():
     for name in ["attention", "loss", "gradient", "hvp", "hessian", "hessian_operator", "jacobian", "recover",
-                 "RecoveryResult", "random_instance", "relative_attention_error", "vec", "unvec", "jacobian_row_norms"]:
+                 "RecoveryResult", "random_instance", "relative_attention_error", "vec", "unvec", "jacobian_row_norms", "complete_attention"]:
         assert callable(getattr(au, name)), name
 
 

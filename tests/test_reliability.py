@@ -83,3 +83,18 @@ def test_numpy_inputs_give_torch_outputs():
     assert isinstance(g, torch.Tensor) and torch.allclose(g, au.gradient(*inst))
     with pytest.raises(TypeError, match="object"):
         au.attention(np.array([[1, "a"]], dtype=object), inst.W)
+
+
+@pytest.mark.parametrize("kind", ["causal", "padding", "causal+padding"])
+@pytest.mark.parametrize("heads", [None, 2])
+def test_masked_maps_complete_and_recover(kind, heads):
+    d, n = 6, 30
+    inst = au.random_instance(d, n, heads=heads, seed=7)
+    pad = au.padding_mask(torch.arange(n) < n - 4)
+    M = {"causal": au.causal_mask(n), "padding": pad, "causal+padding": au.causal_mask(n) + pad}[kind]
+    B = au.attention(inst.X, inst.W, mask=M)
+    full = au.complete_attention(inst.W, B, M)
+    assert full.shape == B.shape and au.relative_error(full, inst.B) < 1e-9
+    assert au.relative_error(au.complete_attention(inst.W.float(), B.float(), M.float()), inst.B.float()) < 1e-3
+    r = au.recover(inst.W, B, mask=M)
+    assert r.converged and r.attention_error < 1e-8 and r.info["start"] == "completed mask + closed form", r
