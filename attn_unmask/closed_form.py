@@ -607,24 +607,27 @@ def log_polish(W, B, X0, iters=30, cg_iters=300, cg_tol=1e-10, lam0=1e-6, rtol=1
 
 # %% ../nbs/05_identifiability.ipynb #5be52525
 def _visible_block(vis, d):
-    "Keys [0, k) and the queries that see all of them in every head: the largest such block over a few k."
-    n, best = vis.shape[-1], None
-    seen_by_all = vis.all(0)
-    for k in sorted({n // 3, n // 2, (2 * n) // 3, n - d - 1}):
-        if k < d + 1: continue
-        rows = torch.nonzero(seen_by_all[:, :k].all(1)).flatten()
-        if len(rows) >= d + 1 and (best is None or len(rows) * k > len(best[0]) * best[1]): best = (rows, k)
-    if best is None:
+    """Queries and keys forming a block that is visible in every head, with at least d+1 of each: order the keys by how
+    many queries see them, take the first m, and the queries that see all m; keep the m with the largest block."""
+    n = vis.shape[-1]
+    seen = vis.all(0)                                                    # (queries, keys)
+    order = torch.argsort(seen.sum(0), descending=True, stable=True)
+    lead = seen[:, order].to(torch.int64).cumprod(1).sum(1)             # per query: how many of the ordered keys it sees
+    queries_seeing = torch.bincount(lead, minlength=n + 1).flip(0).cumsum(0).flip(0)[1:]   # [m-1]: #{lead >= m}
+    m = torch.arange(1, n + 1)
+    area = torch.where((m >= d + 1) & (queries_seeing >= d + 1), m * queries_seeing, 0)
+    if int(area.max()) == 0:
         raise ValueError(f"the mask has no block of >= {d + 1} keys seen by >= {d + 1} queries in every head, so the masked "
                          "map cannot be completed in closed form; use method='newton' (it accepts any mask)")
-    return best
+    k = int(area.argmax()) + 1
+    return torch.nonzero(lead >= k).flatten(), order[:k]
 
 def _complete_log_scores(W3, B3, vis):
     "Rank-(d+1) completion of log B on the visible entries `vis` (h, n, n), steps 1-4 above; float64 on the CPU."
     h, n, d = B3.shape[0], B3.shape[-1], W3.shape[-1]
     L = torch.log(torch.where(vis, B3, 1.))
-    rows, k = _visible_block(vis, d)
-    keys = torch.arange(k)
+    rows, keys = _visible_block(vis, d)
+    k = len(keys)
     Us, sv, Vh = torch.linalg.svd(torch.cat([L[hh][rows][:, keys] for hh in range(h)]), full_matrices=False)
     if float(sv[d]) <= 1e-12 * float(sv[0]):
         raise ValueError("the visible block of log(B) has rank < d+1, so it does not determine the keys; use more tokens "
