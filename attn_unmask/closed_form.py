@@ -679,7 +679,8 @@ def _visible(mask, h, n):
 
 def complete_attention(W, B, mask):
     """The attention map the model would have produced without `mask`, from `W` and the masked map `B` (zeros where
-    masked): shape of `B`. Needs a block of early keys seen by later queries (causal, padding, or both) and n of about 3d."""
+    masked): shape of `B`. Needs a block of >= d+1 keys seen by >= d+1 queries in every head (causal and padding masks
+    have one) and n of about 3d or more."""
     _, W, B, _ = check_inputs(None, W, B)
     mask = check_mask(mask, B.shape[-1], W, B)
     if mask is None: return B
