@@ -119,7 +119,6 @@ def demo_figure(inst, runs, path):
         axes[0].semilogy([h['iter'] for h in res.history], [max(h['attention_error'], 1e-17) for h in res.history], label=label)
     axes[0].set(xlabel='iteration', ylabel='relative attention error', title='convergence'); axes[0].legend(fontsize=7)
     best = min(runs, key=lambda r: r[1].attention_error)[1]
-    from attn_unmask.core import attention
     for ax, M, title in [(axes[1], inst.B, 'observed attention B'), (axes[2], attention(best.X, inst.W), f'from recovered X ({best.method})')]:
         im = ax.imshow(M.cpu().numpy(), cmap='viridis'); ax.set(title=title, xlabel='key', ylabel='query')
     fig.colorbar(im, ax=axes[1:]); fig.savefig(path, dpi=90, bbox_inches='tight'); plt.close(fig)

@@ -361,11 +361,12 @@ def _recover_from_closed_form(W, B, X0, method, reg, tol, max_iter, callback, pr
                + ("" if ok else "; polish with method='auto'"))
         return RecoveryResult(X=X_alg, loss=float(f), grad_norm=gn, n_iter=0, converged=ok, message=msg, method='algebraic',
                               attention_error=err, history=hist, info=dict(start=start))
-    err_alg = _Problem(W, B, 0., mask).attention_error(X_alg)
+    unregularised = _Problem(W, B, 0., mask)
     polish = W.ndim == 2 and mask is None              # log_polish is single-head and needs all of log B; Newton handles the rest
     X_pol = log_polish(W, B, X_alg) if polish else X_alg
     res = recover(W, B, X0=X_pol, method=newton, max_iter=max_iter, **kwargs)
-    res.info.update(start=start + (' + log-domain polish' if polish else ''), algebraic_attention_error=err_alg,
-                    polished_attention_error=_Problem(W, B, 0., mask).attention_error(X_pol))
+    res.info.update(start=start + (' + log-domain polish' if polish else ''),
+                    algebraic_attention_error=unregularised.attention_error(X_alg),
+                    polished_attention_error=unregularised.attention_error(X_pol))
     res.method = f'auto ({newton})'
     return res
