@@ -93,9 +93,9 @@ def _apply_cell_options(nb):
 
 
 def _local_links(text: str, pages: dict) -> str:
-    "Point chapter links (`02_hessian.ipynb`, and nbdev's doc links to the published site) at the generated pages."
+    "Point chapter links (`04_hessian.ipynb`, and nbdev's doc links to the published site) at the generated pages."
     text = re.sub(r'(\]\(|href=")([\w./-]+?)\.ipynb(?=[#)"])', r"\1\2.html", text)
-    for published, local in pages.items():                 # e.g. https://.../attn_unmask/hessian.html -> 02_hessian.html
+    for published, local in pages.items():                 # e.g. https://.../attn_unmask/hessian.html -> 04_hessian.html
         text = text.replace(published, local)
     return text
 

