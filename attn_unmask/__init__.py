@@ -10,4 +10,5 @@ from .closed_form import *
 from .noise import *
 from .models import *
 from .text import *
+from .audit import *
 from .explorer import explore

