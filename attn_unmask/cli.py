@@ -205,7 +205,8 @@ class _Terminated(KeyboardInterrupt):
     "SIGTERM, handled as Ctrl-C is: the store keeps every finished job."
 
 def cmd_audit(args) -> int:
-    "Run `attn-unmask audit`; exit status 0: every job is in the store, 1: --max-seconds stopped it first, 2: bad input, 130: interrupted."
+    """Run `attn-unmask audit`; exit status 0: every job is in the store, 1: --max-seconds stopped it first (or the workers
+    could not start), 2: bad input, 130: interrupted."""
     from attn_unmask.audit import audit
     def terminate(signum, frame): raise _Terminated()
     previous = signal.signal(signal.SIGTERM, terminate) if threading.current_thread() is threading.main_thread() else None
@@ -217,6 +218,9 @@ def cmd_audit(args) -> int:
         print(f"attn-unmask audit: {'terminated' if isinstance(e, _Terminated) else 'interrupted'}; the finished jobs are in "
               f"{Path(args.out) / 'audit.sqlite'}: run the same command again to resume", file=sys.stderr)
         return 130
+    except RuntimeError as e:               # the workers could not start: nothing was recorded
+        print(f"attn-unmask audit: error: {e}", file=sys.stderr)
+        return 1
     finally:
         if previous is not None: signal.signal(signal.SIGTERM, previous)
     print(res.verdict)

@@ -180,6 +180,14 @@ def test_in_the_pool_a_job_that_raises_or_kills_its_worker_fails_alone(tiny, tmp
     assert res.status == "complete" and res.summary[0]["failures"] == 2
 
 
+def test_a_pool_whose_workers_cannot_start_records_nothing(tmp_path):
+    from attn_unmask.audit import AuditJob, run_in_pool
+    rows = []
+    with pytest.raises(RuntimeError, match="the worker pool could not start: the worker could not load the model: .*not a model"):
+        run_in_pool([AuditJob("k", 0, "Anna lives in Leeds.", 0, "none", 0)], ("source", str(tmp_path / "gone")), None, {}, rows.append, 2, 1)
+    assert rows == []
+
+
 def test_ray_gives_the_same_results_as_the_pool(tiny, tmp_path):
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'attn_unmask[distributed]')")
     kw = dict(sentences=tiny_sentences(6), layers="0-1", defences="none,topk:0.5,noise:0.01", progress=False)
