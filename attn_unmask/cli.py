@@ -207,7 +207,8 @@ class _Terminated(KeyboardInterrupt):
 def cmd_audit(args) -> int:
     """Run `attn-unmask audit`; exit status 0: every job is in the store, 1: --max-seconds stopped it first (or the workers
     could not start), 2: bad input, 130: interrupted."""
-    from attn_unmask.audit import audit
+    from attn_unmask.audit import audit, keep_freed_memory
+    keep_freed_memory()                     # for the jobs this process runs itself (workers do it too): see the audit chapter
     def terminate(signum, frame): raise _Terminated()
     previous = signal.signal(signal.SIGTERM, terminate) if threading.current_thread() is threading.main_thread() else None
     try:
