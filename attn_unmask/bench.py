@@ -8,15 +8,16 @@ import datetime, json, math, os, platform, sys, time
 from pathlib import Path
 import numpy as np
 import torch
-from .core import random_instance, vec, unvec
+from .core import random_instance
 from .gradient import gradient
 from .hessian import hvp, hessian, hessian_operator
-from .solvers import recover
+from .auto import recover
+from .testing import autograd_gradient, autograd_hvp, func_hvp, func_hessian
 
 # %% auto #0
-__all__ = ['GROWTH_METHODS', 'GROWTH_OPTIONS', 'time_side_by_side', 'reference_loss', 'autograd_gradient', 'autograd_hvp',
-           'func_hvp', 'func_hessian', 'hvp_flops', 'bench_gradient_hvp', 'bench_dense_hessian', 'bench_recovery',
-           'bench_auto_scaling', 'bench_gflops', 'bench_growth', 'run_benchmarks', 'format_results', 'bench_main']
+__all__ = ['GROWTH_METHODS', 'GROWTH_OPTIONS', 'time_side_by_side', 'hvp_flops', 'bench_gradient_hvp', 'bench_dense_hessian',
+           'bench_recovery', 'bench_auto_scaling', 'bench_gflops', 'bench_growth', 'run_benchmarks', 'format_results',
+           'bench_main']
 
 # %% ../nbs/19_benchmarks.ipynb #3bf5d5d2
 def _sync(device):
@@ -41,30 +42,6 @@ def _timed(fn, device='cpu'):
     return time.perf_counter() - t0, out
 
 # %% ../nbs/19_benchmarks.ipynb #b9ea1174
-def reference_loss(X, W, B):
-    "The loss from `torch.softmax`, independent of our code (one head or several)."
-    A = torch.softmax(X.mT @ W @ X, -1)
-    return 0.5 * ((A - B)**2).sum()
-
-def autograd_gradient(X, W, B):
-    Xr = X.detach().requires_grad_()
-    return torch.autograd.grad(reference_loss(Xr, W, B), Xr)[0]
-
-def autograd_hvp(X, W, B, V):
-    "Double-backward: the gradient with create_graph=True, then the gradient of <grad, V>."
-    Xr = X.detach().requires_grad_()
-    g, = torch.autograd.grad(reference_loss(Xr, W, B), Xr, create_graph=True)
-    return torch.autograd.grad((g * V).sum(), Xr)[0]
-
-def func_hvp(X, W, B, V):
-    "torch.func forward-over-reverse: jvp of grad."
-    return torch.func.jvp(torch.func.grad(lambda Y: reference_loss(Y, W, B)), (X,), (V,))[1]
-
-def func_hessian(X, W, B):
-    "torch.func.hessian of the reference loss as a function of vec(X), same order as ours."
-    d, n = X.shape
-    return torch.func.hessian(lambda v: reference_loss(unvec(v, d, n), W, B))(vec(X))
-
 def _rel(a, b): return float(torch.linalg.vector_norm(a - b) / torch.linalg.vector_norm(b))
 
 # %% ../nbs/19_benchmarks.ipynb #c5f2cb8d

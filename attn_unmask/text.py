@@ -179,7 +179,7 @@ def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, assume_spe
         free = free[1:-1]
     cur = _exact_losses(model, Wt, B, [ids.tolist()])[0]
     err = lambda f: math.sqrt(2 * f) / B_norm
-    history, sweeps = [], 0
+    history = []
     def log(phase, changed):
         history.append(dict(phase=phase, sweep=len(history) + 1, changed=changed, attention_error=err(cur), time=time.perf_counter() - t0))
         if progress: print(f"[{phase}] sweep {len(history)}: {changed} tokens changed, attention error {err(cur):.2e}", file=sys.stderr)

@@ -1,6 +1,5 @@
 """The installed package: importable without nbdev, public API at the top level, exported modules in sync."""
 import subprocess, sys
-import torch
 import attn_unmask as au
 
 
