@@ -55,9 +55,10 @@ class Candidate:
 STRUCTURE_NEAR = 1e-4      # structure defect below which the symmetric / skew routes are tried too
 
 def closed_form_candidates(problem: Problem, *, gauge: str | None = 'min_norm', structure: str = 'auto',
-                           cond_max: float = 1e10) -> list:
+                           cond_max: float = 1e10, gauge_starts: int = 8) -> list:
     """Closed-form solutions of `problem` by every route that applies (`structure='auto'`) or by the one named ('eigen',
-    'symmetric', 'skew', 'low_rank'), best first; raises `NotApplicable` saying why when none does."""
+    'symmetric', 'skew', 'low_rank'), best first; raises `NotApplicable` saying why when none does. `gauge_starts`: the
+    starts of the min-norm search (`min_norm_representative`)."""
     if structure not in ('auto', 'eigen', 'symmetric', 'skew', 'low_rank'):
         raise ValueError(f"unknown structure {structure!r}; use 'auto', 'eigen', 'symmetric', 'skew' or 'low_rank'")
     if gauge not in ('min_norm', None): raise ValueError(f"unknown gauge {gauge!r}; use 'min_norm' or None")
@@ -122,7 +123,7 @@ def closed_form_candidates(problem: Problem, *, gauge: str | None = 'min_norm', 
         sol = congruence_solve(Wc, Kt)
         if h > 1: return _assemble(fix_scales_with_heads(W3, U.T @ double_centre(L) @ U, sol), U, Wc, r), dict(base, heads=h)
         X = _assemble(sol.F, U, Wc, r)
-        if gauge == 'min_norm': X = min_norm_representative(X, Wc, cos_W=sol.W)
+        if gauge == 'min_norm': X = min_norm_representative(X, Wc, cos_W=sol.W, starts=gauge_starts)
         return X, dict(base, eig_mismatch=sol.eig_mismatch, imag_rel=sol.imag_rel)
     def full_rank(): raise ValueError(f"W has full rank (condition number {float(s[0] / s[-1]):.2g})")
     makers = dict(eigen=eigen, low_rank=full_rank,

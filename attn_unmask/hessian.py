@@ -9,8 +9,8 @@ from .core import check_inputs, check_mask, masked_scores, softmax_rows, check_r
 from .gradient import rowdot, softmax_backward
 
 # %% auto #0
-__all__ = ['HessianOperator', 'hvp', 'hessian_operator', 'jacobian', 'jacobian_row_norms', 'hessian', 'hessian_blocks',
-           'isometry_algebra']
+__all__ = ['HessianOperator', 'hvp', 'hessian_operator', 'jacobian', 'jacobian_row_norms', 'block_leverage', 'hessian',
+           'hessian_blocks', 'isometry_algebra']
 
 # %% ../nbs/04_hessian.ipynb #11607199
 class HessianOperator:
@@ -98,6 +98,26 @@ def jacobian_row_norms(X, W, *, mask=None, augmented: bool = False, check: bool 
                 + 2 * (eye - A.diagonal(dim1=-2, dim2=-1)[..., None]) * q_centred)
     return out if W.ndim == 3 else out[0]
 
+# %% ../nbs/04_hessian.ipynb #22d5ff6b
+def block_leverage(X, W, blocks_inv: torch.Tensor, *, mask=None, augmented: bool = False) -> torch.Tensor:
+    """The estimates $j_e^\\top D^{-1} j_e$ `(h, n, n)` (or `(n, n)`) of the leverage scores of the rows of the Jacobian, given the
+    inverses `(n, d, d)` of the Gauss–Newton diagonal blocks $D_k$ (validated tensors; `augmented` as in `jacobian_row_norms`)."""
+    W3 = W if W.ndim == 3 else W[None]
+    A = softmax_rows(masked_scores(X, W3, None if mask is None else (mask if mask.ndim == 3 else mask[None])))
+    P, Q = W3 @ X, W3.mT @ X
+    if augmented: P, Q = P[..., :-1, :], Q[..., :-1, :]
+    Mu = P @ A.mT                                                    # column i: mu_i = P a_i
+    S = torch.einsum('hai,kab,hbi->hik', Q, blocks_inv, Q)           # s_ik = q_i^T D_k^-1 q_i
+    Dq = torch.einsum('iab,hbi->hai', blocks_inv, Q)                 # D_i^-1 q_i
+    Dmu = torch.einsum('iab,hbi->hai', blocks_inv, Mu)               # D_i^-1 mu_i
+    pDp = torch.einsum('haj,iab,hbj->hij', P, blocks_inv, P)         # p_j^T D_i^-1 p_j
+    centred = pDp - 2 * (Dmu.mT @ P) + (Mu * Dmu).sum(-2)[..., None]   # (p_j - mu_i)^T D_i^-1 (p_j - mu_i)
+    q_centred = Dq.mT @ P - (Dq * Mu).sum(-2)[..., None]              # q_i^T D_i^-1 (p_j - mu_i)
+    eye = torch.eye(X.shape[1], dtype=X.dtype, device=X.device)
+    out = A * A * ((1 - 2 * A) * S + ((A * A) * S).sum(-1, keepdim=True) + centred
+                   + 2 * (eye - A.diagonal(dim1=-2, dim2=-1)[..., None]) * q_centred)
+    return out if W.ndim == 3 else out[0]
+
 # %% ../nbs/04_hessian.ipynb #5e26a592
 def _hessian(X, W, B, reg: float = 0., gauss_newton: bool = False, residual_only: bool = False, mask=None) -> torch.Tensor:
     """Dense Hessian, shape (d*n, d*n) in the column-stacked vec order, assembled from its block structure.
@@ -179,8 +199,8 @@ def hessian_blocks(X, W, B, reg: float = 0., *, gauss_newton: bool = False, mask
 
 # %% ../nbs/04_hessian.ipynb #b85a9526
 def isometry_algebra(W, rtol: float = 1e-10) -> torch.Tensor:
-    """Orthonormal basis, shape (k, d, d), of {Omega : Omega^T W_h + W_h Omega = 0 for every head}: the Lie algebra of the
-    symmetry group {M : M^T W M = W}. Its dimension k is the number of directions the attention cannot see."""
+    """Orthonormal basis `(k, d, d)` of $\\{\\Omega : \\Omega^\\top W_h + W_h\\Omega = 0 \\text{ for every head}\\}$: the Lie algebra of the
+    symmetry group $\\{M : M^\\top W M = W\\}$. Its dimension k is the number of directions the attention cannot see."""
     W3 = W if W.ndim == 3 else W[None]
     d = W3.shape[-1]
     E = torch.eye(d * d, dtype=W.dtype, device=W.device).reshape(-1, d, d)      # E[a*d + b] = e_a e_b^T

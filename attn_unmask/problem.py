@@ -9,7 +9,7 @@ import torch
 from .core import check_inputs, check_mask, check_reg, masked_scores, softmax_rows, loss, scores
 from .heads import augment
 from .gradient import loss_and_gradient, pullback
-from .hessian import HessianOperator, hessian, hessian_blocks, jacobian, jacobian_row_norms
+from .hessian import HessianOperator, hessian, hessian_blocks, jacobian, jacobian_row_norms, block_leverage
 
 # %% auto #0
 __all__ = ['Problem', 'make_problem', 'LogObjective']
@@ -75,6 +75,15 @@ class Problem:
         the yardstick for 'the gradient vanishes' (rounding leaves about $\\epsilon$ times this)."""
         return self.W_norm * self.input_scale(X) * self.B_norm + self.reg * float(X.norm())
 
+    def stationarity(self, X: torch.Tensor, loss, grad: torch.Tensor) -> float:
+        """$\\|\\nabla L\\|$ relative to the gradient the current residual $r = A - B$ could produce, $\\|W\\|_F\\|\\tilde X\\|_F(\\|r\\|_F + 100\\epsilon\\|B\\|_F)
+        + \\lambda\\|X\\|_F$: near zero at a stationary point, whether or not it reproduces $B$ (the $100\\epsilon$ is the rounding of $r$)."""
+        reg_part = 0.5 * self.reg * float((X * X).sum())
+        r = math.sqrt(max(2 * (float(loss) - reg_part), 0.))
+        eps = torch.finfo(X.dtype).eps
+        scale = self.W_norm * self.input_scale(X) * (r + 100 * eps * self.B_norm) + self.reg * float(X.norm())
+        return float(torch.linalg.vector_norm(grad)) / max(scale, 1e-300)
+
     # --- second derivatives ------------------------------------------------------------------------------------------
     def operator(self, X: torch.Tensor, gauss_newton: bool = False, gn_weights: torch.Tensor | None = None):
         "The Hessian (or Gauss–Newton, or reweighted Gauss–Newton) at `X` as a map `V -> H V` on `(d, n)` directions."
@@ -107,6 +116,10 @@ class Problem:
     def jacobian_row_norms(self, X: torch.Tensor) -> torch.Tensor:
         "Squared norms `(h, n, n)` of the derivatives of each attention entry with respect to the unknowns."
         return jacobian_row_norms(self.full(X), self.W, mask=self.mask, augmented=self.augmented, check=False)
+
+    def block_leverage(self, X: torch.Tensor, blocks_inv: torch.Tensor) -> torch.Tensor:
+        "Leverage-score estimates `(h, n, n)` of the Jacobian's rows in the metric of the inverse Gauss–Newton blocks `blocks_inv`."
+        return block_leverage(self.full(X), self.W, blocks_inv, mask=self.mask, augmented=self.augmented)
 
 # %% ../nbs/05_problem.ipynb #b331b735
 def make_problem(W, B, *, reg: float = 0., mask=None, augmented: bool = False, renormalize: bool = False) -> Problem:
@@ -177,6 +190,14 @@ class LogObjective:
         c = c - torch.diag_embed(c.diagonal(dim1=-2, dim2=-1))                 # i != k
         out = out + torch.einsum('hik,hai,hbi->kab', c, Qm, Qm)
         return out + P.reg * torch.eye(d, dtype=out.dtype, device=out.device) if P.reg else out
+
+    def stationarity(self, X, loss, grad) -> float:
+        "As `Problem.stationarity`, for the log-domain residual."
+        P = self.problem
+        r = math.sqrt(max(2 * (float(loss) - 0.5 * P.reg * float((X * X).sum())), 0.))
+        eps = torch.finfo(X.dtype).eps
+        scale = P.W_norm * P.input_scale(X) * (r + 100 * eps * self.L_norm) + P.reg * float(X.norm())
+        return float(torch.linalg.vector_norm(grad)) / max(scale, 1e-300)
 
     def gradient_scale(self, X) -> float:
         P = self.problem
