@@ -125,7 +125,7 @@ def demo_runs(d: int = 8, n: int = 32, seed: int = 0, progress: bool = False):
     gen = torch.Generator().manual_seed(seed + 1)
     near = inst.X + 0.05 * inst.X.norm() / math.sqrt(d * n) * torch.randn(d, n, generator=gen, dtype=inst.X.dtype)
     runs = []
-    for label, kwargs in [('auto: closed form + Newton, no start', dict(method='auto')),
+    for label, kwargs in [('auto: closed form (+ polish), no start', dict(method='auto')),
                           ('approx_newton (paper), 5% start', dict(X0=near, method='approx_newton', seed=seed)),
                           ('approx_newton (paper), random start', dict(method='approx_newton', seed=seed)),
                           ('lbfgs baseline, random start', dict(method='lbfgs', seed=seed, max_iter=500))]:
@@ -148,8 +148,8 @@ def demo_figure(inst, runs, path):
     fig.colorbar(im, ax=axes[1:]); fig.savefig(path, dpi=90, bbox_inches='tight'); plt.close(fig)
 
 def cmd_demo(args) -> int:
+    if args.out == DEMO_OUT: Path(DEMO_OUT).parent.mkdir(exist_ok=True)     # the default folder is ours to create
     out = check_output(args.out, ('.png', '.pdf', '.svg'))
-    if args.out == DEMO_OUT: out.parent.mkdir(exist_ok=True)
     inst, runs = demo_runs(args.d, args.n, args.seed, progress=args.progress)
     print(f"demo: d={args.d}, n={args.n}, seed={args.seed}; recover X from W and B = softmax(X^T W X)\n")
     print(f"{'method and start':40s} {'status':>10s} {'iters':>6s} {'seconds':>8s} {'attention error':>16s}")

@@ -34,7 +34,13 @@ def test_gradient_and_hvp_match_autograd(s, scale, reg, seed):
     g, = torch.autograd.grad(reference_loss(Xr, W, B, reg), Xr, create_graph=True)
     hv, = torch.autograd.grad((g * V).sum(), Xr)
     assert rel(au.gradient(X, W, B, reg), g.detach()) < 1e-10
-    assert rel(au.hvp(X, W, B, V, reg), hv) < 1e-9
+    # Saturated rows (scale 5 gives probabilities 1 - 1e-12) make the product a difference of terms far larger than
+    # itself, and float64 leaves both implementations ~1e-7 from a 60-digit reference there (seed 124 above, measured
+    # with mpmath). So the error is judged against the size of those terms, bounded a priori by
+    # |dS| <= 2|W||X||V| through a softmax of norm <= 1: a few hundred roundings of (|W||X|)^2|V| + |W||V| + reg|V|.
+    err = float((au.hvp(X, W, B, V, reg) - hv).norm())
+    w, x, v = float(torch.linalg.matrix_norm(W, 2).max()), float(X.norm()), float(V.norm())
+    assert err <= 1e-9 * float(hv.norm()) + 1e3 * 2.2e-16 * ((w * x) ** 2 * v + w * v + reg * v)
 
 
 @given(shape, st.floats(1e-2, 3.), st.integers(0, 2**31 - 1))
