@@ -1,4 +1,5 @@
 """Package metadata is read from settings.ini (nbdev 2 convention): edit it there, not here."""
+import re
 from configparser import ConfigParser
 import setuptools
 
@@ -13,6 +14,14 @@ lic = licenses[cfg['license'].lower()]
 
 def reqs(key): return cfg.get(key, '').split()
 
+def long_description():
+    "README.md with its relative links (chapters, figures) made absolute: a package index shows them outside the repository."
+    text = open('README.md', encoding='utf-8').read()
+    repo = cfg['git_url'].rstrip('/')
+    raw = repo.replace('https://github.com/', 'https://raw.githubusercontent.com/') + '/' + cfg['branch'] + '/'
+    text = re.sub(r'(!\[[^\]]*\]\()(?!https?://)([^)]+\))', lambda m: m.group(1) + raw + m.group(2), text)      # images
+    return re.sub(r'((?<!!)\[[^\]]*\]\()(?![a-z]+://|#)([^)]+\))', lambda m: m.group(1) + repo + '/blob/' + cfg['branch'] + '/' + m.group(2), text)
+
 setuptools.setup(
     name=cfg['lib_name'],
     version=cfg['version'],
@@ -21,7 +30,7 @@ setuptools.setup(
     author=cfg['author'],
     author_email=cfg['author_email'],
     license=lic[0],
-    classifiers=['Development Status :: ' + statuses[int(cfg['status'])],
+    classifiers=['Development Status :: ' + statuses[int(cfg['status']) - 1],       # status = 3 is '3 - Alpha'
                  'Intended Audience :: ' + cfg['audience'].title(),
                  'Natural Language :: ' + cfg['language'].title(),
                  'License :: ' + lic[1]]
@@ -35,7 +44,7 @@ setuptools.setup(
                     'real': reqs('real_requirements'),
                     'distributed': reqs('distributed_requirements')},
     python_requires='>=' + cfg['min_python'],
-    long_description=open('README.md', encoding='utf-8').read(),
+    long_description=long_description(),
     long_description_content_type='text/markdown',
     zip_safe=False,
     entry_points={'console_scripts': cfg.get('console_scripts', '').split(),

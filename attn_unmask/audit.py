@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 import torch
 import attn_unmask
-from . import models as hf_models, text as text_attack
+from .models import MINILM_NAMES, attention_maps, load_model, num_layers
+from . import text as text_attack
 from .noise import NOISE_KINDS, perturb_attention
 
 # %% auto #0
@@ -107,7 +108,7 @@ def read_sentences(path) -> list[str]:
     return sentences
 
 # %% ../nbs/16_audit.ipynb #413cb7d5
-KNOWN_MODELS = ('all-MiniLM-L6-v2', 'sentence-transformers/all-MiniLM-L6-v2')
+KNOWN_MODELS = MINILM_NAMES
 
 def _transformers():
     try: import transformers
@@ -115,36 +116,22 @@ def _transformers():
     return transformers
 
 def load_audit_model(path_or_name):
-    "`(model, tokenizer)` (eval mode, eager attention) from a local model directory or a known name; a `ValueError` naming the problem."
-    loader = getattr(hf_models, 'load_model', None)           # the models chapter's loader, where it exists
-    if loader is not None:
-        try: return loader(path_or_name)
-        except ImportError as e: raise ValueError(str(e)) from None
-    if str(path_or_name) in KNOWN_MODELS:
-        try: return hf_models.load_minilm()
-        except ImportError as e: raise ValueError(str(e)) from None
-    path = Path(path_or_name)
-    if not path.is_dir():
-        raise ValueError(f"{path}: not a model: no such directory, and not a known model name ({', '.join(KNOWN_MODELS[:1])})")
-    if not (path / 'config.json').is_file(): raise ValueError(f"{path}: not a model: it has no config.json")
-    transformers = _transformers()
-    from transformers.utils import logging as hf_logging
-    verbosity = hf_logging.get_verbosity(); hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()
-    try:
-        try: transformers.AutoConfig.from_pretrained(path)
-        except Exception as e: raise ValueError(f"{path}: not a model: its config.json cannot be read ({_first_line(e)})") from None
-        try:
-            model = transformers.AutoModel.from_pretrained(path, attn_implementation='eager').eval()
-            tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-        except Exception as e: raise ValueError(f"{path}: cannot load the model or its tokenizer: {_first_line(e)}") from None
-    finally: hf_logging.set_verbosity(verbosity); hf_logging.enable_progress_bar()
-    return model, tokenizer
+    """`(model, tokenizer)` (eval mode, eager attention) from a local model directory or a known name, through the models chapter's
+    `load_model`; every way of not being a usable model (no such directory, no config, an unsupported family, transformers missing)
+    becomes one `ValueError` naming the problem, so the command line can refuse it before any work."""
+    if str(path_or_name) not in MINILM_NAMES:
+        path = Path(path_or_name)
+        if not path.is_dir(): raise ValueError(f"{path}: not a model: no such directory, and not a known model name ({MINILM_NAMES[0]})")
+        if not (path / 'config.json').is_file(): raise ValueError(f"{path}: not a model: it has no config.json")
+    try: return load_model(path_or_name)
+    except (ImportError, TypeError, OSError, ValueError) as e:
+        raise ValueError(f"{path_or_name}: not a model this audit can load: {_first_line(e)}") from None
 
 def _first_line(e: BaseException) -> str: return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
-def model_layers(model) -> int | None:
-    "How many layers `model` has (from its config), or None where it does not say."
-    return getattr(getattr(model, 'config', None), 'num_hidden_layers', None)
+def model_layers(model) -> int:
+    "How many attention layers `model` has (the models chapter's `num_layers`)."
+    return num_layers(model)
 
 def model_fingerprint(model) -> str:
     "A SHA-256 of the model's class and weights (every tensor of its state dict, bit for bit): it identifies the model in the store."
@@ -196,9 +183,7 @@ def plan_jobs(sentences, layers, defences, seed: int = 0) -> list[AuditJob]:
 
 def layer_maps(model, token_ids, layer: int) -> torch.Tensor:
     "The model's attention maps `(heads, n, n)` of one sequence at `layer` (float32, as transformers computes them)."
-    maps_at = getattr(hf_models, 'attention_maps', None)       # the models chapter's per-layer API, where it exists
-    if maps_at is not None: return maps_at(model, token_ids, layer=layer)
-    return hf_models.model_forward(model, token_ids)[0][layer]
+    return attention_maps(model, token_ids, layer=layer)
 
 def run_attack(model, tokenizer, token_ids, layer: int, defence: Defence, seed: int = 0, attack=None, **options):
     """Attack one sentence: its maps at `layer`, `defence` applied (noise drawn from `seed`), then `attack` (default
@@ -209,7 +194,7 @@ def run_attack(model, tokenizer, token_ids, layer: int, defence: Defence, seed: 
     return result, float(torch.linalg.vector_norm(seen - maps) / torch.linalg.vector_norm(maps))
 
 EXACT_MAPS = 1e-5          # the text attack's stop_error: below it the recovered tokens reproduce the maps
-FAILED = ('error', 'unsupported', 'failed')
+FAILED = ('error', 'unsupported')   # jobs that measured nothing; the attack's own status 'failed' (no sentence reproduces the maps) is a measurement
 ROW_FIELDS = ('key', 'sentence_index', 'sentence', 'layer', 'defence', 'seed', 'status', 'n_tokens', 'content_tokens',
               'tokens_right', 'exact_sentence', 'attention_error', 'defence_error', 'seconds', 'sweeps', 'recovered_text',
               'recovered_ids', 'error', 'worker', 'finished_at')

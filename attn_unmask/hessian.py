@@ -5,11 +5,12 @@
 # %% ../nbs/04_hessian.ipynb #f20f986d
 from __future__ import annotations
 import torch
-from .core import check_inputs, check_mask, masked_scores, scores, softmax_rows, _check_reg
-from .gradient import rowdot, softmax_backward, pullback
+from .core import check_inputs, check_mask, masked_scores, softmax_rows, check_reg
+from .gradient import rowdot, softmax_backward
 
 # %% auto #0
-__all__ = ['HessianOperator', 'hvp', 'hessian_operator', 'jacobian', 'jacobian_row_norms', 'hessian', 'isometry_algebra']
+__all__ = ['HessianOperator', 'hvp', 'hessian_operator', 'jacobian', 'jacobian_row_norms', 'block_leverage', 'hessian',
+           'hessian_blocks', 'isometry_algebra']
 
 # %% ../nbs/04_hessian.ipynb #11607199
 class HessianOperator:
@@ -40,18 +41,21 @@ class HessianOperator:
         if self.R is not None: out = out + self.W @ V @ self.G.mT + self.W.mT @ V @ self.G   # pullback(V, W, G)
         return (out.sum(0) if out.ndim == 3 else out) + self.reg * V
 
-def _hvp(X, W, B, V, reg: float = 0., gauss_newton: bool = False, mask=None) -> torch.Tensor:
+def hvp(X, W, B, V, reg: float = 0., *, gauss_newton: bool = False, mask=None, renormalize: bool = False,
+        check: bool = True) -> torch.Tensor:
+    "Hessian-vector product $\\nabla^2 L(X)[V]$ for a direction `V` of shape `(d, n)`, without forming the Hessian; optional additive `mask`."
+    if check:
+        X, W, B, V = check_inputs(X, W, B, V, renormalize=renormalize)
+        reg, mask = check_reg(reg), check_mask(mask, X.shape[1], W, B)
     return HessianOperator(X, W, B, reg, gauss_newton, mask)(V)
 
-def hvp(X, W, B, V, reg: float = 0., *, gauss_newton: bool = False, mask=None, renormalize: bool = False) -> torch.Tensor:
-    "Hessian-vector product $\\nabla^2 L(X)[V]$ for a direction `V` of shape `(d, n)`, without forming the Hessian; optional additive `mask`."
-    X, W, B, V = check_inputs(X, W, B, V, renormalize=renormalize)
-    return _hvp(X, W, B, V, _check_reg(reg), gauss_newton, check_mask(mask, X.shape[1], W, B))
-
-def hessian_operator(X, W, B, reg: float = 0., *, gauss_newton: bool = False, mask=None, renormalize: bool = False) -> HessianOperator:
-    "Validate once and return the `HessianOperator` at `X`: call it on directions `V` of shape `(d, n)`."
-    X, W, B, _ = check_inputs(X, W, B, renormalize=renormalize)
-    return HessianOperator(X, W, B, _check_reg(reg), gauss_newton, check_mask(mask, X.shape[1], W, B))
+def hessian_operator(X, W, B, reg: float = 0., *, gauss_newton: bool = False, mask=None, renormalize: bool = False,
+                     check: bool = True) -> HessianOperator:
+    "Validate once (unless `check=False`) and return the `HessianOperator` at `X`: call it on directions `V` of shape `(d, n)`."
+    if check:
+        X, W, B, _ = check_inputs(X, W, B, renormalize=renormalize)
+        reg, mask = check_reg(reg), check_mask(mask, X.shape[1], W, B)
+    return HessianOperator(X, W, B, reg, gauss_newton, mask)
 
 # %% ../nbs/04_hessian.ipynb #224f3a2a
 def _jacobian(X: torch.Tensor, W: torch.Tensor, mask=None) -> torch.Tensor:
@@ -69,16 +73,22 @@ def _jacobian(X: torch.Tensor, W: torch.Tensor, mask=None) -> torch.Tensor:
         blocks.append(Jh.reshape(n * n, n * d))
     return torch.cat(blocks)
 
-def jacobian(X, W, *, mask=None) -> torch.Tensor:
+def jacobian(X, W, *, mask=None, check: bool = True) -> torch.Tensor:
     "Jacobian of `vec` of the attention (rows: head, i, j) with respect to `vec(X)`: shape `(h*n*n, d*n)`; optional additive `mask`."
-    X, W, _, _ = check_inputs(X, W)
-    return _jacobian(X, W, check_mask(mask, X.shape[1], W))
+    if check: X, W, _, _ = check_inputs(X, W); mask = check_mask(mask, X.shape[1], W)
+    return _jacobian(X, W, mask)
 
 # %% ../nbs/04_hessian.ipynb #164d7641
-def _jacobian_row_norms(X: torch.Tensor, W: torch.Tensor, mask=None) -> torch.Tensor:
+def jacobian_row_norms(X, W, *, mask=None, augmented: bool = False, check: bool = True) -> torch.Tensor:
+    """Squared norms $\\|\\partial A_{ij}/\\partial X\\|_F^2$ of the rows of `jacobian`, without forming it: shape `(n, n)`
+    or `(h, n, n)`, $O(hn^2)$ memory. Large entries are the attention weights most sensitive to the input. With
+    `augmented=True` the last row of `X` is the constant row of heads with biases (see the heads chapter), not a variable:
+    the norms are then those of the derivatives with respect to the other rows."""
+    if check: X, W, _, _ = check_inputs(X, W); mask = check_mask(mask, X.shape[1], W)
     W3 = W if W.ndim == 3 else W[None]
     A = softmax_rows(masked_scores(X, W3, None if mask is None else (mask if mask.ndim == 3 else mask[None])))
-    P, Q = W3 @ X, W3.mT @ X
+    P, Q = W3 @ X, W3.mT @ X                                 # dS_ij/dx_k = delta_ik p_j + delta_jk q_i
+    if augmented: P, Q = P[..., :-1, :], Q[..., :-1, :]     # derivatives along the variable rows only
     Mu = P @ A.mT                                            # column i: mu_i = P a_i
     A2 = A * A
     centred2 = (P * P).sum(-2)[..., None, :] - 2 * (Mu.mT @ P) + (Mu * Mu).sum(-2)[..., None]   # ||p_j - mu_i||^2
@@ -88,11 +98,25 @@ def _jacobian_row_norms(X: torch.Tensor, W: torch.Tensor, mask=None) -> torch.Te
                 + 2 * (eye - A.diagonal(dim1=-2, dim2=-1)[..., None]) * q_centred)
     return out if W.ndim == 3 else out[0]
 
-def jacobian_row_norms(X, W, *, mask=None) -> torch.Tensor:
-    """Squared norms $\\|\\partial A_{ij}/\\partial X\\|_F^2$ of the rows of `jacobian`, without forming it: shape `(n, n)`
-    or `(h, n, n)`, $O(hn^2)$ memory. Large entries are the attention weights most sensitive to the input."""
-    X, W, _, _ = check_inputs(X, W)
-    return _jacobian_row_norms(X, W, check_mask(mask, X.shape[1], W))
+# %% ../nbs/04_hessian.ipynb #22d5ff6b
+def block_leverage(X, W, blocks_inv: torch.Tensor, *, mask=None, augmented: bool = False) -> torch.Tensor:
+    """The estimates $j_e^\\top D^{-1} j_e$ `(h, n, n)` (or `(n, n)`) of the leverage scores of the rows of the Jacobian, given the
+    inverses `(n, d, d)` of the Gauss–Newton diagonal blocks $D_k$ (validated tensors; `augmented` as in `jacobian_row_norms`)."""
+    W3 = W if W.ndim == 3 else W[None]
+    A = softmax_rows(masked_scores(X, W3, None if mask is None else (mask if mask.ndim == 3 else mask[None])))
+    P, Q = W3 @ X, W3.mT @ X
+    if augmented: P, Q = P[..., :-1, :], Q[..., :-1, :]
+    Mu = P @ A.mT                                                    # column i: mu_i = P a_i
+    S = torch.einsum('hai,kab,hbi->hik', Q, blocks_inv, Q)           # s_ik = q_i^T D_k^-1 q_i
+    Dq = torch.einsum('iab,hbi->hai', blocks_inv, Q)                 # D_i^-1 q_i
+    Dmu = torch.einsum('iab,hbi->hai', blocks_inv, Mu)               # D_i^-1 mu_i
+    pDp = torch.einsum('haj,iab,hbj->hij', P, blocks_inv, P)         # p_j^T D_i^-1 p_j
+    centred = pDp - 2 * (Dmu.mT @ P) + (Mu * Dmu).sum(-2)[..., None]   # (p_j - mu_i)^T D_i^-1 (p_j - mu_i)
+    q_centred = Dq.mT @ P - (Dq * Mu).sum(-2)[..., None]              # q_i^T D_i^-1 (p_j - mu_i)
+    eye = torch.eye(X.shape[1], dtype=X.dtype, device=X.device)
+    out = A * A * ((1 - 2 * A) * S + ((A * A) * S).sum(-1, keepdim=True) + centred
+                   + 2 * (eye - A.diagonal(dim1=-2, dim2=-1)[..., None]) * q_centred)
+    return out if W.ndim == 3 else out[0]
 
 # %% ../nbs/04_hessian.ipynb #5e26a592
 def _hessian(X, W, B, reg: float = 0., gauss_newton: bool = False, residual_only: bool = False, mask=None) -> torch.Tensor:
@@ -130,15 +154,53 @@ def _hessian(X, W, B, reg: float = 0., gauss_newton: bool = False, residual_only
     if reg and not residual_only: H.diagonal().add_(reg)
     return H
 
-def hessian(X, W, B, reg: float = 0., *, gauss_newton: bool = False, mask=None, renormalize: bool = False) -> torch.Tensor:
-    "Dense Hessian $\\nabla^2 L(X)$ of shape `(d*n, d*n)`, column-stacked `vec` order (entry `a` of column `i` at index `i*d + a`); optional additive `mask`."
-    X, W, B, _ = check_inputs(X, W, B, renormalize=renormalize)
-    return _hessian(X, W, B, _check_reg(reg), gauss_newton, mask=check_mask(mask, X.shape[1], W, B))
+def hessian(X, W, B, reg: float = 0., *, gauss_newton: bool = False, residual_only: bool = False, mask=None,
+            renormalize: bool = False, check: bool = True) -> torch.Tensor:
+    """Dense Hessian $\\nabla^2 L(X)$ of shape `(d*n, d*n)`, column-stacked `vec` order (entry `a` of column `i` at index `i*d + a`);
+    optional additive `mask`. `gauss_newton=True` gives only $J^\\top J + \\lambda I$, `residual_only=True` only the rest, $H - J^\\top J$."""
+    if check:
+        X, W, B, _ = check_inputs(X, W, B, renormalize=renormalize)
+        reg, mask = check_reg(reg), check_mask(mask, X.shape[1], W, B)
+    return _hessian(X, W, B, reg, gauss_newton, residual_only, mask)
+
+# %% ../nbs/04_hessian.ipynb #80e0b6b2
+def _hessian_blocks(X, W, B, reg, gauss_newton, mask, chunk_entries=2**24):
+    d, n = X.shape
+    W3 = W if W.ndim == 3 else W[None]
+    B3 = B if B.ndim == 3 else B[None].expand(len(W3), -1, -1)
+    M3 = [None] * len(W3) if mask is None else (mask if mask.ndim == 3 else mask[None]).expand(len(W3), -1, -1)
+    out = X.new_zeros(n, d, d)
+    step = max(1, chunk_entries // max(1, n * d))            # tokens per chunk: bounds the (k, j, a) temporaries
+    for Wh, Bh, Mh in zip(W3, B3, M3):
+        A = softmax_rows(masked_scores(X, Wh, Mh))
+        G = torch.zeros_like(A) if gauss_newton else softmax_backward(A, A - Bh)
+        C = A * A + G
+        E = C - 0.5 * (A * A).sum(-1, keepdim=True) * A
+        P, Q = Wh @ X, Wh.mT @ X
+        Pe, Pa = P @ E.mT, P @ A.mT                             # columns P e_k, P a_k
+        Wq = C - 2 * E * A                                      # [i, k]: the weight of q_i q_i^T in block k
+        for s in range(0, n, step):
+            k = slice(s, s + step)
+            out[k] += (P.mT[None] * C[k, :, None]).mT @ P.mT + (Q.mT[None] * Wq.mT[k, :, None]).mT @ Q.mT
+        out -= Pe.mT[:, :, None] * Pa.mT[:, None, :] + Pa.mT[:, :, None] * Pe.mT[:, None, :]
+        zkk = C.diagonal()[:, None] * P.mT - A.diagonal()[:, None] * Pe.mT - E.diagonal()[:, None] * Pa.mT
+        out += zkk[:, :, None] * Q.mT[:, None, :] + Q.mT[:, :, None] * zkk[:, None, :]
+        if not gauss_newton: out += G.diagonal()[:, None, None] * (Wh + Wh.mT)
+    if reg: out += reg * torch.eye(d, dtype=X.dtype, device=X.device)
+    return out
+
+def hessian_blocks(X, W, B, reg: float = 0., *, gauss_newton: bool = False, mask=None, renormalize: bool = False,
+                   check: bool = True) -> torch.Tensor:
+    "The $n$ diagonal blocks $H_{kk}$ of the Hessian (or of $J^\\top J + \\lambda I$ with `gauss_newton=True`): shape `(n, d, d)`."
+    if check:
+        X, W, B, _ = check_inputs(X, W, B, renormalize=renormalize)
+        reg, mask = check_reg(reg), check_mask(mask, X.shape[1], W, B)
+    return _hessian_blocks(X, W, B, reg, gauss_newton, mask)
 
 # %% ../nbs/04_hessian.ipynb #b85a9526
 def isometry_algebra(W, rtol: float = 1e-10) -> torch.Tensor:
-    """Orthonormal basis, shape (k, d, d), of {Omega : Omega^T W_h + W_h Omega = 0 for every head}: the Lie algebra of the
-    symmetry group {M : M^T W M = W}. Its dimension k is the number of directions the attention cannot see."""
+    """Orthonormal basis `(k, d, d)` of $\\{\\Omega : \\Omega^\\top W_h + W_h\\Omega = 0 \\text{ for every head}\\}$: the Lie algebra of the
+    symmetry group $\\{M : M^\\top W M = W\\}$. Its dimension k is the number of directions the attention cannot see."""
     W3 = W if W.ndim == 3 else W[None]
     d = W3.shape[-1]
     E = torch.eye(d * d, dtype=W.dtype, device=W.device).reshape(-1, d, d)      # E[a*d + b] = e_a e_b^T

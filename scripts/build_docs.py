@@ -39,7 +39,8 @@ img { max-width: 100%; height: auto; }
 math { font-family: "TeX Gyre Termes Math", "DejaVu Math TeX Gyre", "Latin Modern Math", "STIX Two Math", math; }
 math[display="block"] { margin: 0.8em 0; }
 menclose[notation~="box"] { border: 1px solid currentColor; padding: 0.15em 0.3em; } /* \\boxed: not in MathML Core */
-table { border-collapse: collapse; } th, td { padding: 0.2rem 0.6rem; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; display: block; overflow-x: auto; } th, td { padding: 0.2rem 0.6rem; border-bottom: 1px solid #ddd; }
+pre { white-space: pre; overflow-x: auto; }   /* wide tables and printed tables scroll instead of wrapping */
 """
 
 

@@ -77,8 +77,8 @@ def test_acceptance_run_writes_report_and_results(tiny, tmp_path):
     assert len(keys) == 60 and not dup
     table = {(s["layer"], s["defence"]): s for s in data["summary"]}
     assert table[0, "none"]["tokens_right"] == table[0, "none"]["content_tokens"] > 0
-    assert all(table[1, d]["failures"] == 10 and table[1, d]["measured"] == 0 for d in ("none", "float16", "topk:0.5"))
-    assert {j["status"] for j in data["jobs"] if j["layer"] == 1} == {"unsupported"}
+    assert all(table[1, d]["failures"] == 0 and table[1, d]["measured"] == 10 for d in ("none", "float16", "topk:0.5"))
+    assert {j["status"] for j in data["jobs"] if j["layer"] == 1} <= {"exact", "approximate", "budget", "failed"}
     page = (out / "report.html").read_text()
     assert page.index("Layer-0 maps of this model reveal") < page.index("<table")       # the verdict first
     assert page.count("data:image/png;base64,") == 2 and "<script" not in page
@@ -101,7 +101,6 @@ def test_bad_input_is_one_line_and_status_2_before_any_work(tiny, tmp_path, case
     }[case]
     out = tmp_path / "audit"
     args = {**good, **bad}
-    t0 = time.perf_counter()
     res = cli(*[a for k, v in args.items() for a in (f"--{k}", v)], "--out", out)
     assert res.returncode == 2, (res.stdout, res.stderr)
     lines = res.stderr.strip().splitlines()
@@ -215,7 +214,7 @@ def _chromium(*args):
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not on PATH; apt-get install chromium")
 def test_report_opens_in_chromium_with_its_plots(tiny, tmp_path):
     from PIL import Image
-    res = audit(str(tiny), sentences=tiny_sentences(4), out=tmp_path / "a", layers="0-1", defences="none,float16,noise:0.05", threads=1,
+    audit(str(tiny), sentences=tiny_sentences(4), out=tmp_path / "a", layers="0-1", defences="none,float16,noise:0.05", threads=1,
                 progress=False)
     report = tmp_path / "a" / "report.html"
     # the same page plus a probe that marks each image once the page has loaded: decoded, with a size

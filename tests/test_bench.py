@@ -1,5 +1,5 @@
 """The benchmark module: its references agree with our closed forms and its bookkeeping is right. Never asserts a time."""
-import argparse, json, math
+import json, math
 import torch
 from attn_unmask import bench
 

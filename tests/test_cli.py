@@ -1,5 +1,5 @@
 """The `attn-unmask` console script as a user runs it: exit codes, one-line errors, files written, nothing unpickled."""
-import json, shutil, subprocess, sys
+import json, shutil, subprocess
 from pathlib import Path
 import numpy as np
 import pytest

@@ -1,6 +1,5 @@
 """The installed package: importable without nbdev, public API at the top level, exported modules in sync."""
 import subprocess, sys
-import torch
 import attn_unmask as au
 
 
@@ -25,3 +24,14 @@ def test_version_matches_settings():
     cfg = ConfigParser(delimiters=["="])
     cfg.read(Path(__file__).parents[1] / "settings.ini")
     assert au.__version__ == cfg["DEFAULT"]["version"]
+
+
+def test_package_metadata_status_and_absolute_links():
+    "The classifier matches settings.ini's status (3 = Alpha), and the long description has no links relative to the repo."
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    run = lambda opt: subprocess.run([sys.executable, "setup.py", "-q", opt], cwd=root, capture_output=True, text=True, check=True).stdout
+    assert "Development Status :: 3 - Alpha" in run("--classifiers")
+    links = re.findall(r"\]\(([^)]+)\)", run("--long-description"))
+    assert links and all(re.match(r"https?://|#", link) for link in links), [l for l in links if not l.startswith("http")]

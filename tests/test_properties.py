@@ -34,7 +34,13 @@ def test_gradient_and_hvp_match_autograd(s, scale, reg, seed):
     g, = torch.autograd.grad(reference_loss(Xr, W, B, reg), Xr, create_graph=True)
     hv, = torch.autograd.grad((g * V).sum(), Xr)
     assert rel(au.gradient(X, W, B, reg), g.detach()) < 1e-10
-    assert rel(au.hvp(X, W, B, V, reg), hv) < 1e-9
+    # Saturated rows (scale 5 gives probabilities 1 - 1e-12) make the product a difference of terms far larger than
+    # itself, and float64 leaves both implementations ~1e-7 from a 60-digit reference there (seed 124 above, measured
+    # with mpmath). So the error is judged against the size of those terms, bounded a priori by
+    # |dS| <= 2|W||X||V| through a softmax of norm <= 1: a few hundred roundings of (|W||X|)^2|V| + |W||V| + reg|V|.
+    err = float((au.hvp(X, W, B, V, reg) - hv).norm())
+    w, x, v = float(torch.linalg.matrix_norm(W, 2).max()), float(X.norm()), float(V.norm())
+    assert err <= 1e-9 * float(hv.norm()) + 1e3 * 2.2e-16 * ((w * x) ** 2 * v + w * v + reg * v)
 
 
 @given(shape, st.floats(1e-2, 3.), st.integers(0, 2**31 - 1))
@@ -64,7 +70,9 @@ def test_recover_is_finite_and_honest(d, n, method, x0_scale, seed):
     X0 = x0_scale * torch.randn(d, n, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
     r = au.recover(inst.W, inst.B, X0=X0, method=method, max_iter=15)
     assert torch.isfinite(r.X).all()
-    assert r.converged == (r.grad_norm <= 1e-12)   # the default tol in float64
+    # what the status claims, checked against an independent recomputation (not against the solver's own numbers)
+    assert r.converged == (au.relative_attention_error(r.X, inst.W, inst.B) <= 1e-10)
+    assert r.status in ('converged', 'max_iter', 'stalled', 'failed')
     assert r.n_iter <= 15 and len(r.history) == r.n_iter + 1
 
 

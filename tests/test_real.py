@@ -5,10 +5,11 @@ import pytest
 import torch
 from attn_unmask.core import attention, causal_mask, padding_mask, loss
 from attn_unmask.gradient import gradient
-from attn_unmask.hessian import hvp, hessian
+from attn_unmask.hessian import hvp
 from attn_unmask.core import vec, unvec
-from attn_unmask.heads import (augment, biased_weights, general_scores, biased_loss_and_gradient, biased_hvp, biased_hessian,
-                              recover_biased)
+from attn_unmask.heads import augment, biased_weights, general_scores
+from attn_unmask.problem import make_problem
+from attn_unmask.auto import recover, recover_biased
 
 
 def rel(a, b):
@@ -32,15 +33,16 @@ def test_biased_masked_derivatives_match_autograd(d, n, h, dh, seed):
         f = lambda v: 0.5 * ((torch.softmax(general_scores(unvec(v, d, n), Wq, bq, Wk, bk, mask=M), -1) - B) ** 2).sum() \
             + 0.05 * (v ** 2).sum()
         H = torch.func.hessian(f)(vec(X))
-        l, gr = biased_loss_and_gradient(X, Wt, B, 0.1, mask=M)
+        prob = make_problem(Wt, B, reg=0.1, mask=M, augmented=True)
+        l, gr = prob.loss_grad(X)
         assert abs(float(l - f(vec(X)))) <= 1e-12 * float(f(vec(X)))
         assert rel(vec(gr), torch.func.grad(f)(vec(X))) < 1e-10
-        assert rel(vec(biased_hvp(X, Wt, B, V, 0.1, mask=M)), H @ vec(V)) < 1e-10
-        assert rel(biased_hessian(X, Wt, B, 0.1, mask=M), H) < 1e-10
-        # the unbiased masked API on the augmented input agrees with the biased one
+        assert rel(vec(prob.operator(X)(V)), H @ vec(V)) < 1e-10
+        assert rel(prob.hessian(X), H) < 1e-10
+        # the unbiased masked API on the augmented input agrees with the augmented problem
         Xt, Vt = augment(X), torch.cat([V, V.new_zeros(1, n)])
         assert rel(gradient(Xt, Wt, B, mask=M)[:-1] + 0.1 * X, gr) < 1e-12
-        assert rel(hvp(Xt, Wt, B, Vt, mask=M)[:-1] + 0.1 * V, biased_hvp(X, Wt, B, V, 0.1, mask=M)) < 1e-12
+        assert rel(hvp(Xt, Wt, B, Vt, mask=M)[:-1] + 0.1 * V, prob.operator(X)(V)) < 1e-12
 
 
 def test_masked_recovery_converges_near_the_answer():
@@ -50,8 +52,12 @@ def test_masked_recovery_converges_near_the_answer():
     X = torch.randn(d, n, generator=g, dtype=torch.float64)
     M = causal_mask(n)
     B = attention(augment(X), Wt, mask=M)
-    res = recover_biased(Wt, B, mask=M, X0=X + 0.05 * torch.randn(d, n, generator=g, dtype=torch.float64), method='newton')
+    X0 = X + 0.05 * torch.randn(d, n, generator=g, dtype=torch.float64)
+    res = recover_biased(Wt, B, mask=M, X0=X0, method='newton')
     assert res.converged and res.attention_error < 1e-10
+    for method in ('newton_cg', 'auto'):     # every method through the one entry point
+        res = recover(Wt, B, mask=M, augmented=True, X0=X0, method=method)
+        assert res.converged, res
 
 
 def test_mask_validation():

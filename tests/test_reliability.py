@@ -63,8 +63,13 @@ def test_attention_with_exact_zeros_is_a_valid_target():
     B = inst.B.clone()
     B[B < B.median()] = 0                          # top-k style truncation, then renormalise
     B = B / B.sum(-1, keepdim=True)
-    r = au.recover(inst.W, B, X0=inst.X, method="newton", max_iter=20)
-    assert torch.isfinite(r.X).all() and r.loss <= au.loss(inst.X, inst.W, B).item() + 1e-15
+    # from a start 5% away (not the answer), the solver must fit the truncated map at least as well as the true input does;
+    # the closed form refuses zeros, so auto must search, and say honestly that it does not reproduce B
+    r = au.recover(inst.W, B, X0=au.near_start(inst.X, 0.05, seed=1), method="newton", max_iter=50)
+    assert torch.isfinite(r.X).all() and r.loss <= au.loss(inst.X, inst.W, B).item() * (1 + 1e-8)
+    r = au.recover(inst.W, B)
+    assert torch.isfinite(r.X).all() and not r.converged and "zero entries" in r.message
+    assert r.loss <= au.loss(inst.X, inst.W, B).item() * 1.01
 
 
 def test_seed_makes_randomised_methods_bit_reproducible():
@@ -97,4 +102,4 @@ def test_masked_maps_complete_and_recover(kind, heads):
     assert full.shape == B.shape and au.relative_error(full, inst.B) < 1e-9
     assert au.relative_error(au.complete_attention(inst.W.float(), B.float(), M.float()), inst.B.float()) < 1e-3
     r = au.recover(inst.W, B, mask=M)
-    assert r.converged and r.attention_error < 1e-8 and r.info["start"] == "completed mask + closed form", r
+    assert r.converged and r.attention_error < 1e-8 and r.info["start"].startswith("closed form"), r

@@ -4,7 +4,7 @@ import pytest
 import torch
 import attn_unmask as au
 from attn_unmask.hessian import HessianOperator
-from attn_unmask.solvers import _cg_direction
+from attn_unmask.solvers import conjugate_gradient
 from conftest import DEVICES
 
 # Every way a tensor's value reaches Python; on a GPU each one waits for the queued kernels.
@@ -42,13 +42,13 @@ def test_the_counter_sees_host_reads():
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_cg_reads_the_host_once_per_check(device):
-    # close to the solution the forcing term sqrt(|g|) is small, so CG runs for tens of products
+    # a tight relative tolerance, so CG runs for tens of products
     X, W, B = (t.to(device) for t in _off_solution(6, 40, scale=1e-6))
     op = HessianOperator(X, W, B)
     g = au.gradient(X, W, B)
-    p_every, steps_every = _cg_direction(op, g, 240, check_every=1)
+    p_every, steps_every, _ = conjugate_gradient(op, -g, None, 240, 1e-6, check_every=1)
     with counting_host_reads() as c:
-        p_batched, steps_batched = _cg_direction(op, g, 240, check_every=8)
+        p_batched, steps_batched, _ = conjugate_gradient(op, -g, None, 240, 1e-6, check_every=8)
     steps = int(steps_batched)
     assert steps > 16                                   # enough products for the bound below to mean something
     assert c["reads"] <= math.ceil(steps / 8) + 1, (c["reads"], steps)
@@ -59,8 +59,8 @@ def test_cg_reads_the_host_once_per_check(device):
 
 def test_cg_negative_curvature_first_step_gives_steepest_descent():
     g = torch.tensor([1., -2., 3.], dtype=torch.float64)
-    p, steps = _cg_direction(lambda v: -v, g, 10, check_every=4)
-    assert torch.equal(p, -g) and int(steps) == 0
+    p, steps, negative = conjugate_gradient(lambda v: -v, -g, None, 10, 0.5, check_every=4)
+    assert torch.equal(p, -g) and int(steps) == 0 and bool(negative)
 
 
 def test_matrix_free_approx_newton_never_forms_the_jacobian():
@@ -103,15 +103,17 @@ def test_every_public_function_runs_where_its_inputs_live(device):
         "hvp": au.hvp(X1, W, B, V), "hessian_operator": au.hessian_operator(X1, W, B)(V), "hessian": au.hessian(X1, W, B),
         "jacobian": au.jacobian(X1, W), "jacobian_row_norms": au.jacobian_row_norms(X1, W, mask=mask),
         "perturb_attention": au.perturb_attention(B, "multiplicative", 1e-3, seed=0),
-        "algebraic_recover": au.algebraic_recover(W, B),
+        "algebraic_recover": au.algebraic_recover(W, B), "hessian_blocks": au.hessian_blocks(X1, W, B),
+        "problem.blocks": au.make_problem(W, B).blocks(X1), "log_objective.blocks": au.LogObjective(au.make_problem(W, B)).blocks(X1),
+        "complete_attention": au.complete_attention(W, au.attention(X, W, mask=mask), mask),
     }
     for name, out in outputs.items():
         assert out.device.type == device and out.dtype == torch.float64 and torch.isfinite(out).all(), name
-    runs = {m: au.recover(W, B, X0=X1, method=m, max_iter=30) for m in ("newton", "newton_cg", "gd", "adam", "lbfgs")}
+    runs = {m: au.recover(W, B, X0=X1, method=m, max_iter=30) for m in ("newton", "newton_cg", "gd", "adam", "lbfgs", "log_lm")}
     runs["approx_newton (dense)"] = au.recover(W, B, X0=X1, method="approx_newton", hessian="dense", seed=0)
     runs["approx_newton (matrix-free)"] = au.recover(W, B, X0=X1, method="approx_newton", hessian="matrix_free", seed=0)
     runs["auto"], runs["algebraic"] = au.recover(W, B), au.recover(W, B, method="algebraic")
     for name, r in runs.items():
         assert r.X.device.type == device and torch.isfinite(r.X).all(), name
-    for name in ("newton", "newton_cg", "approx_newton (dense)", "approx_newton (matrix-free)", "auto"):
+    for name in ("newton", "newton_cg", "approx_newton (dense)", "approx_newton (matrix-free)", "auto", "log_lm"):
         assert runs[name].converged and runs[name].attention_error < 1e-8, (name, runs[name])
