@@ -92,7 +92,8 @@ def closed_form_candidates(problem: Problem, *, gauge: str | None = 'min_norm', 
             candidates.append(Candidate(X, route, P.attention_error(X), info))
         except (ValueError, RuntimeError) as e:          # RuntimeError covers torch.linalg's errors on singular input
             reasons.append(f"{route} route: {str(e).splitlines()[0]}")
-    if float(s[-1]) <= float(s[0]) / cond_max:
+    singular = float(s[-1]) <= float(s[0]) / cond_max
+    if singular:
         if structure not in ('auto', 'low_rank'):
             raise NotApplicable(f"W is singular or ill-conditioned (condition number > {cond_max:.0e}), so the {structure!r} "
                                 "route does not apply; use structure='auto' (the low-rank route) or an iterative method")
@@ -103,13 +104,19 @@ def closed_form_candidates(problem: Problem, *, gauge: str | None = 'min_norm', 
             X, rank = _low_rank_route(Wc, L[0], 1 / cond_max)
             return X, dict(rank=rank)
         add('low_rank', low_rank)
-        if not candidates: raise NotApplicable("; ".join(reasons))
-        return candidates
+        # Between rank-deficient to rounding (smallest singular value ~1e-18 of the largest on low-rank instances) and the
+        # threshold (a near-skew W of odd order is singular only up to its defect: ~1e-11) the full-rank routes may still
+        # hold, and where 2r > d the low-rank route does not: there try them too and keep the best.
+        if structure == 'low_rank' or float(s[-1]) <= 1e3 * torch.finfo(_F64).eps * float(s[0]):
+            if not candidates: raise NotApplicable("; ".join(reasons))
+            return candidates
     K = torch.einsum('h,hij->ij', c, double_centre(L))
     Us, sv, _ = torch.linalg.svd(torch.cat([K, K.T], 1), full_matrices=False)    # range(Y^T) = row and column space of K
     if float(sv[d - 1]) <= 1e-12 * float(sv[0]):
-        raise NotApplicable("the centred log-attention has rank < d: the centred X is rank-deficient, so this map does not "
-                            "identify X; use more tokens or heads, or an iterative method")
+        why = ("the centred log-attention has rank < d: the centred X is rank-deficient, so this map does not identify X; use "
+               "more tokens or heads, or an iterative method")
+        if candidates: return candidates
+        raise NotApplicable("; ".join(reasons + [why]))
     U = Us[:, :d]
     Kt = U.T @ K @ U
     nW = float(torch.linalg.norm(Wc))

@@ -1,0 +1,49 @@
+"""The text attack on every layer of a model, sentence by sentence, in a pool of worker processes (one torch thread each):
+    python scripts/text_layers.py --sentences benchmarks/text-sentences.txt --layers 0-5 --workers 16 --out results.jsonl
+One JSON line per (sentence, layer) as it finishes: tokens right, exact, status, attention error, seconds. It resumes: pairs
+already in --out are skipped. The text chapter (nbs/15_text.ipynb) summarises the file. --model: a Hugging Face model
+directory or all-MiniLM-L6-v2 (the offline package)."""
+import argparse, json, os, sys, time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+_STATE = {}
+
+def _init(model_path):
+    import torch
+    torch.set_num_threads(1)
+    from attn_unmask.models import load_model
+    _STATE['model'] = load_model(model_path)
+
+def _job(sentence, layer, max_seconds):
+    from attn_unmask.models import attention_maps
+    from attn_unmask.text import recover_text
+    model, tok = _STATE['model']
+    ids = tok(sentence).input_ids
+    r = recover_text(model, tok, attention_maps(model, ids, layer=layer), layer=layer, max_seconds=max_seconds)
+    return dict(sentence=sentence, layer=layer, n=len(ids), right=sum(a == b for a, b in zip(r.token_ids, ids)),
+                exact=r.token_ids == ids, status=r.status, attention_error=r.attention_error, seconds=r.seconds,
+                sweeps=r.sweeps, method=r.method, text=r.text)
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--sentences', required=True); p.add_argument('--out', required=True)
+    p.add_argument('--layers', default='0-5'); p.add_argument('--workers', type=int, default=os.cpu_count())
+    p.add_argument('--model', default='all-MiniLM-L6-v2'); p.add_argument('--max-seconds', type=float, default=120.)
+    a = p.parse_args(argv)
+    lo, _, hi = a.layers.partition('-'); layers = list(range(int(lo), int(hi or lo) + 1))
+    sentences = [s.strip() for s in open(a.sentences) if s.strip()]
+    done = set()
+    if os.path.exists(a.out):
+        for line in open(a.out): r = json.loads(line); done.add((r['sentence'], r['layer']))
+    jobs = [(s, l) for l in sorted(layers, reverse=True) for s in sentences if (s, l) not in done]   # slow (deep) jobs first
+    print(f"{len(jobs)} jobs ({len(done)} already done), {a.workers} workers, cpu count {os.cpu_count()}, "
+          f"load {os.getloadavg()[0]:.1f}", flush=True)
+    t0 = time.time()
+    with ProcessPoolExecutor(a.workers, initializer=_init, initargs=(a.model,)) as pool, open(a.out, 'a') as out:
+        futs = [pool.submit(_job, s, l, a.max_seconds) for s, l in jobs]
+        for f in as_completed(futs):
+            r = f.result(); out.write(json.dumps(r) + '\n'); out.flush()
+            print(f"[{time.time() - t0:6.0f} s] layer {r['layer']} {r['right']}/{r['n']} {r['status']} {r['seconds']:.0f} s", flush=True)
+    return 0
+
+if __name__ == '__main__': sys.exit(main())
