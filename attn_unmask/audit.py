@@ -17,12 +17,11 @@ from . import text as text_attack
 from .noise import NOISE_KINDS, perturb_attention
 
 # %% auto #0
-__all__ = ['DEFENCE_SPECS', 'KNOWN_MODELS', 'TINY_WORDS', 'EXACT_MAPS', 'FAILED', 'ROW_FIELDS', 'SUMMARY_HEADER', 'Defence',
-           'parse_defence', 'parse_defences', 'parse_layers', 'read_sentences', 'load_audit_model', 'model_layers',
-           'model_fingerprint', 'save_tiny_bert', 'AuditJob', 'job_key', 'plan_jobs', 'layer_maps', 'run_attack',
-           'run_job', 'AuditStore', 'keep_freed_memory', 'run_in_process', 'run_in_pool', 'run_on_ray', 'AuditResult',
-           'audit', 'summarise', 'verdict', 'summary_rows', 'summary_markdown', 'report_figures', 'report_html',
-           'write_report']
+__all__ = ['DEFENCE_SPECS', 'TINY_WORDS', 'EXACT_MAPS', 'FAILED', 'ROW_FIELDS', 'SUMMARY_HEADER', 'Defence', 'parse_defence',
+           'parse_defences', 'parse_layers', 'read_sentences', 'load_audit_model', 'model_fingerprint',
+           'save_tiny_bert', 'AuditJob', 'job_key', 'plan_jobs', 'run_attack', 'run_job', 'AuditStore',
+           'keep_freed_memory', 'run_in_process', 'run_in_pool', 'run_on_ray', 'AuditResult', 'audit', 'summarise',
+           'verdict', 'summary_rows', 'summary_markdown', 'report_figures', 'report_html', 'write_report']
 
 # %% ../nbs/16_audit.ipynb #cd4dd6d8
 DEFENCE_SPECS = "none, float16, bfloat16, topk:F, noise:S, gaussian:S or multiplicative:S"
@@ -108,8 +107,6 @@ def read_sentences(path) -> list[str]:
     return sentences
 
 # %% ../nbs/16_audit.ipynb #413cb7d5
-KNOWN_MODELS = MINILM_NAMES
-
 def _transformers():
     try: import transformers
     except ImportError: raise ValueError("auditing a Hugging Face model needs transformers: pip install 'attn_unmask[real]'") from None
@@ -128,10 +125,6 @@ def load_audit_model(path_or_name):
         raise ValueError(f"{path_or_name}: not a model this audit can load: {_first_line(e)}") from None
 
 def _first_line(e: BaseException) -> str: return (str(e).strip().splitlines() or [type(e).__name__])[0]
-
-def model_layers(model) -> int:
-    "How many attention layers `model` has (the models chapter's `num_layers`)."
-    return num_layers(model)
 
 def model_fingerprint(model) -> str:
     "A SHA-256 of the model's class and weights (every tensor of its state dict, bit for bit): it identifies the model in the store."
@@ -181,14 +174,10 @@ def plan_jobs(sentences, layers, defences, seed: int = 0) -> list[AuditJob]:
     for i, s in enumerate(sentences): first.setdefault(s, i)
     return [AuditJob(job_key(s, l, d, seed), i, s, l, d, seed) for s, i in first.items() for l in layers for d in specs]
 
-def layer_maps(model, token_ids, layer: int) -> torch.Tensor:
-    "The model's attention maps `(heads, n, n)` of one sequence at `layer` (float32, as transformers computes them)."
-    return attention_maps(model, token_ids, layer=layer)
-
 def run_attack(model, tokenizer, token_ids, layer: int, defence: Defence, seed: int = 0, attack=None, **options):
     """Attack one sentence: its maps at `layer`, `defence` applied (noise drawn from `seed`), then `attack` (default
     `text.recover_text`) on what the attacker sees. Returns `(result, defence_error)`, the latter $\\|B' - B\\|_F/\\|B\\|_F$."""
-    maps = layer_maps(model, token_ids, layer).to(torch.float64)
+    maps = attention_maps(model, token_ids, layer=layer).to(torch.float64)
     seen = defence.apply(maps, seed)
     result = (attack or text_attack.recover_text)(model, tokenizer, seen, layer=layer, **options)
     return result, float(torch.linalg.vector_norm(seen - maps) / torch.linalg.vector_norm(maps))
@@ -501,13 +490,13 @@ def _checked_inputs(model, tokenizer, sentences, layers, defences, workers, ray,
         source = str(model)
         model, tokenizer = load_audit_model(model)
     elif tokenizer is None: raise ValueError("pass the model's tokenizer too (or a model directory or name instead of the model)")
-    layers = parse_layers(layers, model_layers(model))
+    layers = parse_layers(layers, num_layers(model))
     max_len = getattr(getattr(model, 'config', None), 'max_position_embeddings', None)
     lengths = [len(tokenizer(s).input_ids) for s in sentences]
     if max_len is not None and max(lengths) > max_len:
         i = max(range(len(lengths)), key=lengths.__getitem__)
         raise ValueError(f"sentence {i} has {lengths[i]} tokens; the model takes at most {max_len}")
-    try: layer_maps(model, tokenizer(sentences[0]).input_ids, layers[0])
+    try: attention_maps(model, tokenizer(sentences[0]).input_ids, layer=layers[0])
     except Exception as e: raise ValueError(f"cannot compute this model's attention maps: {type(e).__name__}: {_first_line(e)}") from None
     return model, tokenizer, source, sentences, layers, defences
 
