@@ -372,13 +372,18 @@ def run_in_pool(jobs, payload, attack, options, on_row, workers: int, threads: i
             except BrokenProcessPool: problem = "a worker process died as it started"
             except FutureTimeout: problem = f"the workers did not start within {start_timeout:.0f} s"
             if problem: raise RuntimeError(f"the worker pool could not start: {problem}")
+            def submit(queue, alone) -> bool:
+                "Start the next job of `queue`; False (the job back at its head) where a worker died since the last wait."
+                job = queue.popleft()
+                try: in_flight[pool.submit(run, asdict(job))] = (job, alone); return True
+                except BrokenProcessPool: queue.appendleft(job); return False
             while not broken:
                 if suspects:                          # a suspect runs alone, so a death is its own
-                    if not in_flight: job = suspects.popleft(); in_flight[pool.submit(run, asdict(job))] = (job, True)
+                    if not in_flight: broken = not submit(suspects, True)
                 else:
-                    while pending and len(in_flight) < workers and time.monotonic() < deadline:
-                        job = pending.popleft(); in_flight[pool.submit(run, asdict(job))] = (job, False)
-                if not in_flight: break
+                    while not broken and pending and len(in_flight) < workers and time.monotonic() < deadline:
+                        broken = not submit(pending, False)
+                if broken or not in_flight: break
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for f in done: broken |= settle(f, *in_flight.pop(f))
             if broken:                                # the pool's other futures fail at once, or finished just before

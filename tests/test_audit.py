@@ -179,6 +179,29 @@ def test_in_the_pool_a_job_that_raises_or_kills_its_worker_fails_alone(tiny, tmp
     assert res.status == "complete" and res.summary[0]["failures"] == 2
 
 
+def slow_dying_attack(model, tokenizer, maps, *, layer, **options):
+    "The text attack, except that on 13-token sequences its process dies half a second in."
+    if maps.shape[-1] == 13: time.sleep(0.5); os._exit(9)
+    return text_attack.recover_text(model, tokenizer, maps, layer=layer, **options)
+
+
+def test_a_worker_that_dies_between_two_submissions_is_pinned_on_its_job(tiny):
+    """The race CI once drew: a job finishes, and while its row is being recorded another job kills its worker, so the pool
+    is broken when the next job is submitted. Recording the first row takes 3 s here, so the race is drawn every time."""
+    from attn_unmask.audit import AuditJob, run_in_pool
+    sentences = ["Anna lives in Leeds.", "Mary paid 402 to the bank in Leeds.", "Lars was born in June.", "Omar lives in Paris."]
+    jobs = [AuditJob(f"k{i}", i, s, 0, "none", 0) for i, s in enumerate(sentences)]
+    rows = []
+    def on_row(row):
+        if not rows: time.sleep(3)
+        rows.append(row)
+    left = run_in_pool(jobs, ("source", str(tiny)), slow_dying_attack, {}, on_row, 2, 1)
+    assert left == [] and sorted(r["sentence_index"] for r in rows) == [0, 1, 2, 3]
+    status = {r["sentence_index"]: r["status"] for r in rows}
+    assert status == {0: "exact", 1: "error", 2: "exact", 3: "exact"}
+    assert "worker process died running this job" in next(r["error"] for r in rows if r["sentence_index"] == 1)
+
+
 def test_a_pool_whose_workers_cannot_start_records_nothing(tmp_path):
     from attn_unmask.audit import AuditJob, run_in_pool
     rows = []
