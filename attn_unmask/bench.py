@@ -19,10 +19,11 @@ from .testing import instance
 from .testing import autograd_gradient, autograd_hvp, func_hvp, func_hessian
 
 # %% auto #0
-__all__ = ['GROWTH_METHODS', 'GROWTH_OPTIONS', 'REGIME_METHODS', 'time_side_by_side', 'hvp_flops', 'bench_gradient_hvp',
-           'bench_dense_hessian', 'bench_recovery', 'bench_auto_scaling', 'bench_gflops', 'bench_growth',
-           'bench_auto_parts', 'bench_threads', 'bench_leverage', 'bench_approx_newton_regime', 'regime_verdict',
-           'run_benchmarks', 'format_results', 'format_regime', 'bench_main']
+__all__ = ['GROWTH_METHODS', 'GROWTH_OPTIONS', 'REGIME_METHODS', 'TEXT_SENTENCES', 'time_side_by_side', 'hvp_flops',
+           'bench_gradient_hvp', 'bench_dense_hessian', 'bench_recovery', 'bench_auto_scaling', 'bench_gflops',
+           'bench_growth', 'bench_auto_parts', 'bench_threads', 'bench_leverage', 'bench_approx_newton_regime',
+           'regime_verdict', 'bench_text', 'format_text', 'run_benchmarks', 'format_results', 'format_regime',
+           'bench_main']
 
 # %% ../nbs/19_benchmarks.ipynb #3bf5d5d2
 def _sync(device):
@@ -284,6 +285,42 @@ def regime_verdict(rows) -> dict:
     return dict(per_n=per_n, beats_newton_at=where('newton'), beats_newton_cg_at=where('newton_cg (softmax model)'),
                 beats_default_newton_cg_at=where('newton_cg (default)'))
 
+# %% ../nbs/19_benchmarks.ipynb #bd4051ba
+TEXT_SENTENCES = ("Maria Lopez paid 250 euros for the blue bicycle in Porto.", "Can we move the 10:15 call with Kenji to Thursday?",
+                  "The river froze twice during the winter of 1963.", "Send 3 boxes of gloves to ward 7, not ward 17.",
+                  "Olu and Hanna planted forty tulips along the fence.", "My landlord, Mr. Petrov, raised the rent again!",
+                  "Pick up the kids at 3:40 and buy milk, eggs and rice.", "The vote passed 51 to 49 after a long night in Bonn.")
+
+def bench_text(layers=(0,), sentences=TEXT_SENTENCES, max_seconds: float = 120., say=lambda s: None) -> dict:
+    """Time `recover_text` on all-MiniLM-L6-v2 at each of `layers` (a dict layer -> sentences, or a tuple: every sentence):
+    per layer the rows of `text_benchmark` and their totals. `{'skipped': reason}` where transformers or the model is missing."""
+    try:
+        from attn_unmask.models import load_minilm
+        from attn_unmask.text import text_benchmark
+        model, tokenizer = load_minilm()
+    except ImportError as e: return dict(skipped=f"{e}")
+    per_layer = layers if isinstance(layers, dict) else {l: sentences for l in layers}
+    out = dict(model='all-MiniLM-L6-v2', device='cpu', threads=torch.get_num_threads(), max_seconds=max_seconds, layers=[])
+    for layer, sents in per_layer.items():
+        say(f"text, layer {layer}")
+        text_benchmark(model, tokenizer, sents[:1], layer=layer, max_seconds=max_seconds)   # warm-up: the per-model tables are built once
+        rows = text_benchmark(model, tokenizer, sents, layer=layer, max_seconds=max_seconds)
+        secs = [r['seconds'] for r in rows]
+        out['layers'].append(dict(layer=layer, sentences=len(rows), tokens=sum(r['n'] for r in rows), right=sum(r['right'] for r in rows),
+                                  exact=sum(r['exact'] for r in rows), statuses=[r['status'] for r in rows],
+                                  mean_seconds=float(np.mean(secs)), max_seconds=max(secs), sentences_per_second=len(rows) / sum(secs),
+                                  rows=[{k: r[k] for k in ('n', 'right', 'exact', 'status', 'seconds', 'attention_error')} for r in rows]))
+    return out
+
+def format_text(tx: dict) -> str:
+    "The text section as lines."
+    if 'skipped' in tx: return f"\ntext recovery: skipped ({tx['skipped']})"
+    L = [f"\ntext recovery, {tx['model']} on the {tx['device']} ({tx['threads']} threads), budget {tx['max_seconds']:g} s per sentence"]
+    for r in tx['layers']:
+        L.append(f"  layer {r['layer']}: {r['right']}/{r['tokens']} tokens, {r['exact']}/{r['sentences']} sentences exact, "
+                 f"mean {r['mean_seconds']:.2f} s, max {r['max_seconds']:.2f} s per sentence ({r['sentences_per_second']:.2f} sentences/s)")
+    return "\n".join(L)
+
 # %% ../nbs/19_benchmarks.ipynb #349d0dd1
 def _targets(res):
     gh, dh, sc, gf = res['gradient_hvp'], res['dense_hessian'], res['auto_scaling'], res['gflops']
@@ -310,6 +347,15 @@ def _targets(res):
     t.append(dict(name=f"HVP GFLOP/s vs plain matmul (largest size, d={big['d']}, n={big['n']})", target='>= 30%',
                   measured=f"{100 * big['fraction_hvp']:.0f}% one-shot, {100 * big['fraction_prepared']:.0f}% prepared",
                   met=(big['fraction_hvp'] >= 0.3) if big['n'] >= 512 else None))
+    tx = {r['layer']: r for r in res.get('text', {}).get('layers', [])}
+    if 0 in tx and tx[0]['sentences'] >= 8:
+        t.append(dict(name='text, layer 0 (8 sentences of 10-30 tokens)', target='mean <= 3 s, >= 99% tokens',
+                      measured=f"{tx[0]['mean_seconds']:.2f} s, {100 * tx[0]['right'] / tx[0]['tokens']:.1f}% tokens",
+                      met=tx[0]['mean_seconds'] <= 3 and tx[0]['right'] >= 0.99 * tx[0]['tokens']))
+    if 1 in tx:
+        t.append(dict(name=f"text, layer 1 ({tx[1]['sentences']} sentences)", target='<= 120 s each, every sentence exact',
+                      measured=f"max {tx[1]['max_seconds']:.0f} s, {tx[1]['exact']}/{tx[1]['sentences']} exact",
+                      met=tx[1]['max_seconds'] <= 120 and tx[1]['exact'] == tx[1]['sentences']))
     ap = res.get('auto_parts')
     if ap:
         t.append(dict(name=f"auto vs the previous gauge + polish, d={ap['d']}, n={ap['n']}", target='>= 2x faster',
@@ -358,6 +404,7 @@ def run_benchmarks(quick: bool = False, device='cpu', dtype=torch.float64, progr
     say("growth exponents")
     res['growth'] = (bench_growth((4, [12, 24, 48]), (32, [2, 4, 8]), device, dtype) if quick else
                      bench_growth((4, [24, 48, 96, 192]), (64, [4, 8, 16, 32]), device, dtype))
+    res['text'] = bench_text({0: TEXT_SENTENCES[:1]} if quick else {0: TEXT_SENTENCES, 1: TEXT_SENTENCES[:2]}, say=say)
     gh = res['gradient_hvp']
     res['ratios'] = dict(gradient_vs_autograd=gh['gradient']['speedup_vs_autograd'],
                          hvp_vs_double_backward=gh['hvp']['speedup_vs_double_backward'],
@@ -431,6 +478,7 @@ def format_results(res: dict) -> str:
             L.append(f"  {r['kind']} d={r['d']} n={r['n']} rank {r['rank']}: sketch sum bias {100 * r['sketch_bias']:+.1f}% "
                      f"(raw {100 * r['sketch_bias_raw']:+.0f}%); " + "; ".join(
                          f"{k} {v['correlation']:.2f} / {v['oversampling']:.1f}" for k, v in r.items() if isinstance(v, dict)))
+    if res.get('text'): L.append(format_text(res['text']))
     L.append("\ntargets (stated for float64 on the 2-core CPU; judged only there)")
     for t in res['targets']:
         met = {True: 'MET', False: 'NOT MET', None: 'n/a'}[t['met']]

@@ -40,8 +40,9 @@ def test_committed_results_file_is_complete():
     res = json.loads((Path(__file__).parents[1] / "benchmarks" / "results-cpu-float64.json").read_text())
     assert not res["meta"]["quick"] and res["meta"]["dtype"] == "float64" and res["meta"]["device"] == "cpu"
     for key in ("device_name", "torch", "threads", "date", "load_before"): assert res["meta"][key], key
-    for key in ("gradient_hvp", "dense_hessian", "recovery", "auto_scaling", "gflops", "growth", "ratios", "targets"):
+    for key in ("gradient_hvp", "dense_hessian", "recovery", "auto_scaling", "gflops", "growth", "text", "ratios", "targets"):
         assert key in res, key
+    assert "skipped" in res["text"] or {r["layer"] for r in res["text"]["layers"]} == {0, 1}
     assert all(set(t) == {"name", "target", "measured", "met"} for t in res["targets"])
 
 
@@ -49,3 +50,11 @@ def test_targets_are_judged_only_where_they_are_stated():
     res = bench.run_benchmarks(quick=True, dtype=torch.float32)
     assert res["meta"]["dtype"] == "float32" and all(t["met"] is None for t in res["targets"])
     assert "judged only there" in bench.format_results(res)
+
+
+def test_text_section_formats_counts_and_skips_with_its_reason():
+    row = dict(layer=1, sentences=2, tokens=30, right=29, exact=1, statuses=["exact", "budget"], mean_seconds=61.0, max_seconds=120.4,
+               sentences_per_second=2 / 122.0, rows=[])
+    out = bench.format_text(dict(model="all-MiniLM-L6-v2", device="cpu", threads=2, max_seconds=120.0, layers=[row]))
+    assert "layer 1: 29/30 tokens, 1/2 sentences exact, mean 61.00 s, max 120.40 s" in out
+    assert bench.format_text(dict(skipped="transformers is missing")) == "\ntext recovery: skipped (transformers is missing)"
