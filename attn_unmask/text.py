@@ -12,7 +12,8 @@ from .models import (model_family, base_model, num_layers, run_to_layer, query_k
 
 # %% auto #0
 __all__ = ['STATUSES', 'Layer0Candidates', 'layer0_candidates', 'affine_log_losses', 'softmax_losses', 'TextRecovery',
-           'default_tolerance', 'token_table', 'special_tokens', 'recover_text', 'text_benchmark', 'summarize']
+           'default_tolerance', 'token_table', 'contextual_table', 'special_tokens', 'recover_text', 'text_benchmark',
+           'summarize']
 
 # %% ../nbs/15_text.ipynb #d3f256d5
 class Layer0Candidates:
@@ -327,6 +328,23 @@ class _Proxy:
         return affine_log_losses(self.Qt, self.Kt, self.QK, self.hm(off @ self.Mq), self.hm(off @ self.Mk), zero, zero,
                                  torch.ones(self.Qt.shape[1]), q, k, L, w, i, self.bias)
 
+    def fitted(self, table: torch.Tensor) -> '_Proxy':
+        "The same proxy over another `(V, d)` table of attention inputs (its offset is then read against that table)."
+        p = _Proxy.__new__(_Proxy); p.__dict__.update(self.__dict__); p.table = table
+        p.Qt, p.Kt = p.hm(table @ p.Mq + p.mq).contiguous(), p.hm(table @ p.Mk + p.mk).contiguous()
+        p.QK = (p.Qt * p.Kt).sum(-1)
+        return p
+
+def contextual_table(table, probe_rows, probe_inputs, ridge: float = 10.) -> torch.Tensor:
+    """Every token's attention input at one position *in its context*, extrapolated from `probe_inputs` `(P, d)`, the exact inputs
+    of the probe tokens (rows `probe_rows` of the context-free `table` `(V, d)`) read there by the model: the ridge fit
+    $x_t \\approx T_t + (T_t - \\bar T) D + c$ over the probes (`ridge` pulls $D$ to zero, i.e. to the context-free offset)."""
+    Tp = table[probe_rows]
+    Tm, Y = Tp.mean(0), probe_inputs - Tp
+    A, Ym = Tp - Tm, Y.mean(0)
+    D = torch.linalg.solve(A.T @ A + ridge * torch.eye(A.shape[1], dtype=A.dtype), A.T @ (Y - Ym))
+    return table + (table - Tm) @ D + Ym
+
 # %% ../nbs/15_text.ipynb #31f68ded
 class _Run:
     "State shared by the searches of one sequence: current ids of the real positions, budget, record."
@@ -425,7 +443,25 @@ def _layer0_search(run, C, polish_sweeps, top_k):
         if changed == 0: break
 
 # %% ../nbs/15_text.ipynb #db9c085d
-def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0):
+def _fitted_shortlist(run, model, layer, proxy, i, L, w, top_k, g, probes: int = 256):
+    """Shortlist at position i from a contextual table: `probes` tokens (the proxy's best half, a random half) are read at i by one
+    batched forward, `contextual_table` extrapolates their inputs to the whole vocabulary, and the proxy over that table ranks it.
+    Returns the top_k of that ranking and the probes (which the exact scoring sees anyway)."""
+    T = run.T
+    with torch.no_grad():
+        X = run_to_layer(model, T.layout(run.ids[None]), layer, attention_mask=T.mask)[1][0, T.idx].float()
+        ll = proxy.log_losses(X, run.ids, L, w, i)
+        V = len(ll)
+        probe = torch.cat([torch.topk(ll, min(V, probes // 2), largest=False).indices, torch.randint(0, V, (probes // 2,), generator=g),
+                           run.ids[i:i + 1]]).unique()
+        seqs = run.ids.repeat(len(probe), 1); seqs[:, i] = probe
+        Xp = run_to_layer(model, T.layout(seqs), layer, attention_mask=T.mask.expand(len(seqs), -1))[1][:, T.idx[i]].float()
+        fp = proxy.fitted(contextual_table(proxy.table, probe, Xp))
+        X[i] = fp.table[run.ids[i]]
+        ranked = fp.log_losses(X, run.ids, L, w, i)
+    return torch.cat([torch.topk(ranked, min(top_k, V), largest=False).indices, probe]).unique()
+
+def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, shortlist: str = 'proxy'):
     """Deeper encoder layers: sweeps that shortlist the proxy's top_k tokens per position and score them exactly with the model's
     forward. A first sweep reads the positions one by one and compares only the entries among positions already read (the rest are
     placeholders); later sweeps compare the whole maps and move only when the loss drops; repeated tokens also move together. When
@@ -449,8 +485,10 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0):
             for i in order:
                 if first: seen[i] = True
                 wi = w * (seen[:, None] & seen[None, :]) if first else w
-                with torch.no_grad(): ll = proxy.log_losses(inputs(), run.ids, L, wi, i)
-                short[i] = torch.topk(ll, min(top_k, len(ll)), largest=False).indices
+                if shortlist == 'fitted': short[i] = _fitted_shortlist(run, model, layer, proxy, i, L, wi, top_k, g)
+                else:
+                    with torch.no_grad(): ll = proxy.log_losses(inputs(), run.ids, L, wi, i)
+                    short[i] = torch.topk(ll, min(top_k, len(ll)), largest=False).indices
                 seqs = run.ids.repeat(len(short[i]), 1); seqs[:, i] = short[i]
                 if first:
                     logs = T.losses(seqs, T.w * (seen[:, None] & seen[None, :]))[0]
@@ -553,7 +591,8 @@ def _decode(tokenizer, ids):
     return tokenizer.decode(ids, skip_special_tokens=True), tokenizer.convert_ids_to_tokens(ids)
 
 def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_mask=None, assume_special: bool = True,
-                 max_sweeps: int = 20, max_seconds: float = 300., top_k: int = 32, restarts: int = 8, tolerance: float | None = None,
+                 max_sweeps: int = 20, max_seconds: float = 300., top_k: int = 32, restarts: int = 8, shortlist: str = 'proxy',
+                 tolerance: float | None = None,
                  fail_error: float = 0.25, min_entry: float | None = None, polish_sweeps: int = 4,
                  chunk: int = 256, progress: bool = False):
     """Recover the tokens of a sequence from layer `layer`'s attention maps and the (public) model: `attention_maps` `(heads, n, n)`
@@ -561,13 +600,16 @@ def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_
     inferred from columns that are zero in every row) or a list of maps gives a list. Only the maps and the model are used; with
     `assume_special` the tokenizer's convention fixes the special tokens it puts around every sentence. Per sequence the search stops
     when the recovered tokens reproduce the maps to `tolerance` (default: 4 epsilons of the maps' dtype, at least 1e-4), or after
-    `max_sweeps` sweeps or `max_seconds`; its `status` says which (see `TextRecovery`). `tokenizer` may be None (ids only)."""
+    `max_sweeps` sweeps or `max_seconds`; its `status` says which (see `TextRecovery`). `tokenizer` may be None (ids only).
+    `shortlist`: how deeper encoder layers shortlist tokens per position, 'proxy' (context-free, cheap) or 'fitted' (a table fitted
+    in context from 256 probe forwards per position; better ranked, slower per sweep)."""
     fam = model_family(model)
     if not 0 <= layer < num_layers(model): raise ValueError(f"layer must be in 0..{num_layers(model) - 1} for this model, got {layer}")
+    if shortlist not in ('proxy', 'fitted'): raise ValueError(f"shortlist must be 'proxy' or 'fitted'; got {shortlist!r}")
     if isinstance(attention_maps, (list, tuple)) and len(attention_maps) and not isinstance(attention_maps[0], (int, float)):
         masks = attention_mask if attention_mask is not None else [None] * len(attention_maps)
         kw = dict(layer=layer, assume_special=assume_special, max_sweeps=max_sweeps, max_seconds=max_seconds, top_k=top_k, restarts=restarts,
-                  tolerance=tolerance, fail_error=fail_error, min_entry=min_entry, polish_sweeps=polish_sweeps,
+                  shortlist=shortlist, tolerance=tolerance, fail_error=fail_error, min_entry=min_entry, polish_sweeps=polish_sweeps,
                   chunk=chunk, progress=progress)
         return [recover_text(model, tokenizer, a, attention_mask=mk, **kw) for a, mk in zip(attention_maps, masks)]
     dtype = torch.as_tensor(attention_maps).dtype
@@ -597,11 +639,11 @@ def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_
         elif layer == 0 and prefix_layout and layer0_parts(model) is not None:
             method = 'layer0'; _layer0_search(run, layer0_candidates(model), polish_sweeps, top_k)
         else:
-            method = 'proxy'
+            method = shortlist
             table = token_table(model, layer, prefix, suffix)
             bias = score_bias(model, T.n)
             proxy = _Proxy(model, layer, table, None if bias is None else bias[:, T.idx][:, :, T.idx].float())
-            _deep_search(run, model, layer, proxy, top_k, restarts)
+            _deep_search(run, model, layer, proxy, top_k, restarts, shortlist=shortlist)
         run.log, run.err = (float(x[0]) for x in T.losses(run.ids[None]))
         status = ('exact' if run.exact() else 'failed' if run.err > fail_error else 'budget' if run.out_of_budget else 'approximate')
         ids_l = run.ids.tolist()

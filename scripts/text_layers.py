@@ -14,12 +14,12 @@ def _init(model_path):
     from attn_unmask.models import load_model
     _STATE['model'] = load_model(model_path)
 
-def _job(sentence, layer, max_seconds):
+def _job(sentence, layer, max_seconds, shortlist='proxy'):
     from attn_unmask.models import attention_maps
     from attn_unmask.text import recover_text
     model, tok = _STATE['model']
     ids = tok(sentence).input_ids
-    r = recover_text(model, tok, attention_maps(model, ids, layer=layer), layer=layer, max_seconds=max_seconds)
+    r = recover_text(model, tok, attention_maps(model, ids, layer=layer), layer=layer, max_seconds=max_seconds, shortlist=shortlist)
     return dict(sentence=sentence, layer=layer, n=len(ids), right=sum(a == b for a, b in zip(r.token_ids, ids)),
                 exact=r.token_ids == ids, status=r.status, attention_error=r.attention_error, seconds=r.seconds,
                 sweeps=r.sweeps, method=r.method, text=r.text)
@@ -29,6 +29,7 @@ def main(argv=None):
     p.add_argument('--sentences', required=True); p.add_argument('--out', required=True)
     p.add_argument('--layers', default='0-5'); p.add_argument('--workers', type=int, default=os.cpu_count())
     p.add_argument('--model', default='all-MiniLM-L6-v2'); p.add_argument('--max-seconds', type=float, default=120.)
+    p.add_argument('--shortlist', default='proxy', choices=('proxy', 'fitted'), help="the deep layers' shortlist (recover_text's shortlist)")
     a = p.parse_args(argv)
     lo, _, hi = a.layers.partition('-'); layers = list(range(int(lo), int(hi or lo) + 1))
     sentences = [s.strip() for s in open(a.sentences) if s.strip()]
@@ -40,7 +41,7 @@ def main(argv=None):
           f"load {os.getloadavg()[0]:.1f}", flush=True)
     t0 = time.time()
     with ProcessPoolExecutor(a.workers, initializer=_init, initargs=(a.model,)) as pool, open(a.out, 'a') as out:
-        futs = [pool.submit(_job, s, l, a.max_seconds) for s, l in jobs]
+        futs = [pool.submit(_job, s, l, a.max_seconds, a.shortlist) for s, l in jobs]
         for f in as_completed(futs):
             r = f.result(); out.write(json.dumps(r) + '\n'); out.flush()
             print(f"[{time.time() - t0:6.0f} s] layer {r['layer']} {r['right']}/{r['n']} {r['status']} {r['seconds']:.0f} s", flush=True)
