@@ -180,6 +180,8 @@ def add_text_arguments(p: argparse.ArgumentParser):
     p.add_argument('--no-special', action='store_true', help="do not assume the tokenizer's special tokens around the sentence")
     p.add_argument('--max-sweeps', type=int, default=20, help='search sweeps at most per sequence (default 20)')
     p.add_argument('--max-seconds', type=float, default=300., help='time budget per sequence (default 300)')
+    p.add_argument('--shortlist', choices=('proxy', 'fitted'), default='proxy', help="deeper encoder layers' shortlist per position: "
+                   "'proxy' (context-free, cheap; the default) or 'fitted' (fitted in context, slower per sweep)")
     p.add_argument('--progress', action='store_true', help='report each sweep on stderr')
 
 def _text_inputs(args):
@@ -203,7 +205,7 @@ def cmd_text(args) -> int:
     try: model, tokenizer, maps, ids = _text_inputs(args)
     except (ValueError, TypeError, ImportError) as e: print(f"attn-unmask text: {e}", file=sys.stderr); return 2
     try: res = recover_text(model, tokenizer, maps, layer=args.layer, assume_special=not args.no_special,
-                            max_sweeps=args.max_sweeps, max_seconds=args.max_seconds, progress=args.progress)
+                            max_sweeps=args.max_sweeps, max_seconds=args.max_seconds, shortlist=args.shortlist, progress=args.progress)
     except ValueError as e: print(f"attn-unmask text: {e}", file=sys.stderr); return 2
     results = res if isinstance(res, list) else [res]
     if ids is not None:
