@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_text.ipynb #6da66556
 from __future__ import annotations
-import math, sys, time, weakref
+import copy, math, sys, time, weakref
 from dataclasses import dataclass, field
 import torch
 from .models import (model_family, base_model, num_layers, run_to_layer, query_key, score_bias, layer0_parts, attention_maps,
@@ -314,7 +314,12 @@ class _Proxy:
         self.h, _, self.dh = Wq.shape
         self.Mq, self.Mk = (Wq * scale).permute(1, 0, 2).reshape(Wq.shape[1], -1), Wk.permute(1, 0, 2).reshape(Wk.shape[1], -1)
         self.mq, self.mk = (bq * scale).reshape(-1), bk.reshape(-1)
-        self.table, self.bias = table, bias
+        self.bias = bias
+        self.use_table(table)
+
+    def use_table(self, table):
+        "Score the tokens through `table` `(V, d)`, their attention inputs (the offset is read against it)."
+        self.table = table
         self.Qt, self.Kt = self.hm(table @ self.Mq + self.mq).contiguous(), self.hm(table @ self.Mk + self.mk).contiguous()
         self.QK = (self.Qt * self.Kt).sum(-1)
 
@@ -329,10 +334,8 @@ class _Proxy:
                                  torch.ones(self.Qt.shape[1]), q, k, L, w, i, self.bias)
 
     def fitted(self, table: torch.Tensor) -> '_Proxy':
-        "The same proxy over another `(V, d)` table of attention inputs (its offset is then read against that table)."
-        p = _Proxy.__new__(_Proxy); p.__dict__.update(self.__dict__); p.table = table
-        p.Qt, p.Kt = p.hm(table @ p.Mq + p.mq).contiguous(), p.hm(table @ p.Mk + p.mk).contiguous()
-        p.QK = (p.Qt * p.Kt).sum(-1)
+        "The same proxy (projections, bias) over another table of attention inputs."
+        p = copy.copy(self); p.use_table(table)
         return p
 
 def contextual_table(table, probe_rows, probe_inputs, ridge: float = 10.) -> torch.Tensor:
@@ -443,13 +446,13 @@ def _layer0_search(run, C, polish_sweeps, top_k):
         if changed == 0: break
 
 # %% ../nbs/15_text.ipynb #db9c085d
-def _fitted_shortlist(run, model, layer, proxy, i, L, w, top_k, g, probes: int = 256):
+def _fitted_shortlist(run, model, layer, proxy, X, i, L, w, top_k, g, probes: int = 256):
     """Shortlist at position i from a contextual table: `probes` tokens (the proxy's best half, a random half) are read at i by one
     batched forward, `contextual_table` extrapolates their inputs to the whole vocabulary, and the proxy over that table ranks it.
-    Returns the top_k of that ranking and the probes (which the exact scoring sees anyway)."""
+    `X`: the current ids' attention inputs `(m, d)`. Returns the top_k of that ranking and the probes (which the exact scoring sees
+    anyway)."""
     T = run.T
     with torch.no_grad():
-        X = run_to_layer(model, T.layout(run.ids[None]), layer, attention_mask=T.mask)[1][0, T.idx].float()
         ll = proxy.log_losses(X, run.ids, L, w, i)
         V = len(ll)
         probe = torch.cat([torch.topk(ll, min(V, probes // 2), largest=False).indices, torch.randint(0, V, (probes // 2,), generator=g),
@@ -457,7 +460,7 @@ def _fitted_shortlist(run, model, layer, proxy, i, L, w, top_k, g, probes: int =
         seqs = run.ids.repeat(len(probe), 1); seqs[:, i] = probe
         Xp = run_to_layer(model, T.layout(seqs), layer, attention_mask=T.mask.expand(len(seqs), -1))[1][:, T.idx[i]].float()
         fp = proxy.fitted(contextual_table(proxy.table, probe, Xp))
-        X[i] = fp.table[run.ids[i]]
+        X = X.clone(); X[i] = fp.table[run.ids[i]]     # the offset is read against the fitted table: zero at the current token
         ranked = fp.log_losses(X, run.ids, L, w, i)
     return torch.cat([torch.topk(ranked, min(top_k, V), largest=False).indices, probe]).unique()
 
@@ -485,7 +488,7 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
             for i in order:
                 if first: seen[i] = True
                 wi = w * (seen[:, None] & seen[None, :]) if first else w
-                if shortlist == 'fitted': short[i] = _fitted_shortlist(run, model, layer, proxy, i, L, wi, top_k, g)
+                if shortlist == 'fitted': short[i] = _fitted_shortlist(run, model, layer, proxy, inputs(), i, L, wi, top_k, g)
                 else:
                     with torch.no_grad(): ll = proxy.log_losses(inputs(), run.ids, L, wi, i)
                     short[i] = torch.topk(ll, min(top_k, len(ll)), largest=False).indices
