@@ -12,7 +12,7 @@ from .heads import biased_weights
 # %% auto #0
 __all__ = ['FAMILIES', 'MINILM_NAMES', 'Family', 'model_family', 'base_model', 'base_encoder', 'num_layers', 'run_to_layer',
            'attention_maps', 'query_key', 'layer_weights', 'score_bias', 'embed', 'layer0_parts', 'position_terms',
-           'model_forward', 'load_minilm', 'load_model', 'tiny_model']
+           'model_forward', 'load_minilm', 'load_model', 'tiny_model', 'path_inputs']
 
 # %% ../nbs/14_models.ipynb #6ab2a3cf
 @dataclass(frozen=True)
@@ -295,3 +295,71 @@ def tiny_model(family: str, *, vocab_size: int = 120, seed: int = 0, init_range:
     verbosity = hf_logging.get_verbosity(); hf_logging.set_verbosity_error()
     try: return T.AutoModel.from_config(c, attn_implementation='eager').to(dtype).eval()
     finally: hf_logging.set_verbosity(verbosity)
+
+# %% ../nbs/14_models.ipynb #f3f2873c
+# per family: a layer's query, key, value, output projection, attention LayerNorm, feed-forward in, activation, out, LayerNorm
+_PATH_PARTS = {
+    'bert': ('attention.self.query', 'attention.self.key', 'attention.self.value', 'attention.output.dense',
+             'attention.output.LayerNorm', 'intermediate.dense', 'intermediate.intermediate_act_fn', 'output.dense', 'output.LayerNorm'),
+    'distilbert': ('attention.q_lin', 'attention.k_lin', 'attention.v_lin', 'attention.out_lin', 'sa_layer_norm', 'ffn.lin1',
+                   'ffn.activation', 'ffn.lin2', 'output_layer_norm'),
+    'mpnet': ('attention.attn.q', 'attention.attn.k', 'attention.attn.v', 'attention.attn.o', 'attention.LayerNorm',
+              'intermediate.dense', 'intermediate.intermediate_act_fn', 'output.dense', 'output.LayerNorm'),
+    'albert': ('attention.query', 'attention.key', 'attention.value', 'attention.dense', 'attention.LayerNorm', 'ffn', 'activation',
+               'ffn_output', 'full_layer_layer_norm')}
+_PATH_PARTS['roberta'] = _PATH_PARTS['bert']
+
+def path_inputs(model, token_ids, position: int, layer: int, candidates=None, *, attention_mask=None,
+                chunk: int = 4096) -> torch.Tensor | None:
+    """Layer `layer`'s attention input `(M, d)` (float32, float64 for a float64 model; on the CPU) at `position` of the sequence `token_ids` `(n,)` for each candidate token
+    there (all V, or the ids `candidates`), computed along the position's own path: each layer below recomputes that position for every
+    candidate while the other positions' hidden states stay those of `token_ids` (their keys and values are held). Exact at layers 0
+    and 1 (no other position has seen the token before layer 1's input); deeper, the other positions' change is what is left out.
+    Post-LayerNorm encoders (BERT, RoBERTa, DistilBERT, MPNet, ALBERT); None for the other families. `attention_mask` `(n,)`: padding."""
+    fam, base = model_family(model), base_model(model)
+    if fam.name not in _PATH_PARTS: return None
+    ids = torch.as_tensor(token_ids, dtype=torch.long).reshape(1, -1)
+    n = ids.shape[1]
+    mask = torch.ones(1, n, dtype=torch.long) if attention_mask is None else torch.as_tensor(attention_mask).reshape(1, n).long()
+    if not 0 <= position < n or not mask[0, position]: raise ValueError(f"position {position} is not a real position of the sequence")
+    dev = next(base.parameters()).device
+    emb = base.embeddings
+    got, layer_in = {}, []
+    mods = {id(m): m for m in (_layer_module(model, k) for k in range(layer))}.values() if layer else []
+    hooks = [emb.LayerNorm.register_forward_pre_hook(lambda m, a: got.setdefault('sum', a[0]))]
+    hooks += [m.register_forward_pre_hook(lambda m, a, kw: layer_in.append(kw['hidden_states'] if 'hidden_states' in kw else a[0]),
+                                          with_kwargs=True) for m in mods]
+    try: run_to_layer(model, ids, layer, attention_mask=mask)
+    finally:
+        for hk in hooks: hk.remove()
+    work = torch.float64 if base.embeddings.word_embeddings.weight.dtype == torch.float64 else torch.float32
+    f32 = lambda t: t.detach().to(work)
+    lin = lambda m, x: torch.nn.functional.linear(x, f32(m.weight), None if m.bias is None else f32(m.bias))
+    ln = lambda m, x: torch.nn.functional.layer_norm(x, m.normalized_shape, f32(m.weight), f32(m.bias), m.eps)
+    E = emb.word_embeddings.weight
+    offset = f32(got['sum'][0, position] - E[ids[0, position].to(dev)])           # position and type terms of the position
+    keep = mask[0].bool().to(dev); keep[position] = False
+    cfg = base.config
+    h = cfg.num_attention_heads
+    bias = score_bias(model, n, work)
+    cand = torch.arange(E.shape[0]) if candidates is None else torch.as_tensor(candidates, dtype=torch.long).reshape(-1)
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(cand), chunk):
+            x = ln(emb.LayerNorm, f32(E[cand[s:s + chunk].to(dev)]) + offset)
+            if fam.name == 'albert': x = lin(base.encoder.embedding_hidden_mapping_in, x)
+            for k in range(layer):
+                mod = _layer_module(model, k)
+                q_, k_, v_, o_, ln1, f_in, act, f_out, ln2 = (_get(mod, p) for p in _PATH_PARTS[fam.name])
+                dh = x.shape[1] // h
+                scale = getattr(_get(mod, _PATH_PARTS[fam.name][0].rsplit('.', 1)[0]), 'scaling', dh ** -0.5)
+                ctx = f32(layer_in[k][0][keep])                                   # the other real positions, held
+                Kc, Vc = lin(k_, ctx).view(-1, h, dh), lin(v_, ctx).view(-1, h, dh)
+                q, ko, vo = (lin(p, x).view(-1, h, dh) for p in (q_, k_, v_))
+                sc = torch.cat([torch.einsum('mhd,jhd->mhj', q, Kc), (q * ko).sum(-1, keepdim=True)], -1) * scale
+                if bias is not None: sc = sc + torch.cat([bias[:, position, keep.cpu()], bias[:, position, position, None]], -1).to(dev)
+                p = torch.softmax(sc, -1)
+                a = ln(ln1, lin(o_, (torch.einsum('mhj,jhd->mhd', p[..., :-1], Vc) + p[..., -1:] * vo).reshape(len(x), -1)) + x)
+                x = ln(ln2, lin(f_out, act(lin(f_in, a))) + a)
+            out.append(x.cpu())
+    return torch.cat(out)

@@ -8,7 +8,7 @@ import copy, math, sys, time, weakref
 from dataclasses import dataclass, field
 import torch
 from .models import (model_family, base_model, num_layers, run_to_layer, query_key, score_bias, layer0_parts, attention_maps,
-                                position_terms)
+                                position_terms, path_inputs)
 
 # %% auto #0
 __all__ = ['STATUSES', 'Layer0Candidates', 'layer0_candidates', 'affine_log_losses', 'softmax_losses', 'TextRecovery',
@@ -355,6 +355,7 @@ class _Run:
         self.T, self.ids, self.free, self.tol = target, ids, free, tol
         self.max_sweeps, self.max_seconds, self.progress, self.t0 = max_sweeps, max_seconds, progress, t0
         self.history, self.out_of_budget, self.base = [], False, 0
+        self.paths = {}                  # position -> (ids it was computed at, own-path table): see _path_shortlist
         self.log, self.err = (float(x[0]) for x in target.losses(ids[None]))
 
     def elapsed(self): return time.perf_counter() - self.t0
@@ -464,11 +465,34 @@ def _fitted_shortlist(run, model, layer, proxy, X, i, L, w, top_k, g, probes: in
         ranked = fp.log_losses(X, run.ids, L, w, i)
     return torch.cat([torch.topk(ranked, min(top_k, V), largest=False).indices, probe]).unique()
 
+def _path_shortlist(run, model, layer, proxy, X, i, L, w, top_k, stale: int = 1):
+    """Shortlist at position i from `path_inputs`: every token's input at i computed along its own path through the layers below
+    (the other positions held), ranked by the proxy over that table; exact at layer 1. `X`: the current ids' attention inputs.
+    A table is reused while at most `stale` other positions have changed since it was computed (a shortlist, scored exactly
+    afterwards, does not need the newest context; the tables are most of the search's time). At most 64 tables are kept."""
+    T = run.T
+    held, table = run.paths.get(i, (None, None))
+    if held is None or int(((held != run.ids) & (torch.arange(len(held)) != i)).sum()) > stale:
+        table = path_inputs(model, T.layout(run.ids[None])[0], int(T.idx[i]), layer, attention_mask=T.mask[0])
+        if table is None: return None
+        table = table.float()
+        run.paths.pop(i, None)
+        run.paths[i] = (run.ids.clone(), table.to(torch.bfloat16))     # 23 MB a position for MiniLM: bfloat16 ranks as well
+        if len(run.paths) > 64: run.paths.pop(next(iter(run.paths)))   # bounded: the least recently computed goes
+    else: table = table.float()
+    with torch.no_grad():
+        fp = proxy.fitted(table)
+        X = X.clone(); X[i] = fp.table[run.ids[i]]
+        ranked = fp.log_losses(X, run.ids, L, w, i)
+    return torch.topk(ranked, min(top_k, len(ranked)), largest=False).indices
+
 def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, shortlist: str = 'proxy'):
     """Deeper encoder layers: sweeps that shortlist the proxy's top_k tokens per position and score them exactly with the model's
     forward. A first sweep reads the positions one by one and compares only the entries among positions already read (the rest are
     placeholders); later sweeps compare the whole maps and move only when the loss drops; repeated tokens also move together. When
-    that converges without reproducing the maps, it starts again reading in another order (reversed, then random), keeping the best."""
+    that converges without reproducing the maps, one sweep takes its shortlists from the tokens' own paths (`_path_shortlist`; it
+    visits the positions with the largest residual first), then the proxy is read again around its best few tokens at the three worst
+    positions; when nothing moves, it starts again reading in another order (reversed, then random), keeping the best."""
     T = run.T
     L, w = T.L.float(), T.w.float()
     def inputs(ids=None):
@@ -482,14 +506,16 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
         run.ids = start.clone()
         seen = torch.ones(len(run.ids), dtype=torch.bool)
         seen[run.free] = False
-        short = {}
+        short, escalate = {}, False
         while not run.exact() and not run.over():
             changed, first = 0, not seen.all()
+            mode = 'path' if escalate else shortlist
             for i in order:
                 if first: seen[i] = True
                 wi = w * (seen[:, None] & seen[None, :]) if first else w
-                if shortlist == 'fitted': short[i] = _fitted_shortlist(run, model, layer, proxy, inputs(), i, L, wi, top_k, g)
-                else:
+                if mode == 'fitted': short[i] = _fitted_shortlist(run, model, layer, proxy, inputs(), i, L, wi, top_k, g)
+                elif mode == 'path': short[i] = _path_shortlist(run, model, layer, proxy, inputs(), i, L, wi, top_k)
+                if mode == 'proxy' or short[i] is None:
                     with torch.no_grad(): ll = proxy.log_losses(inputs(), run.ids, L, wi, i)
                     short[i] = torch.topk(ll, min(top_k, len(ll)), largest=False).indices
                 seqs = run.ids.repeat(len(short[i]), 1); seqs[:, i] = short[i]
@@ -498,12 +524,17 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
                     b = int(short[i][logs.argmin()]); changed += b != int(run.ids[i]); run.ids[i] = b
                 else: changed += run.try_exact(seqs)
                 if run.over() or (not first and run.exact()): break
-            run.record('read' if first else 'exact', changed, measure=first)
+            run.record('read' if first else 'path' if escalate else 'exact', changed, measure=first)
+            stalled_path, escalate = escalate, False
             if changed or run.exact() or run.over() or run.group_moves(short): continue
-            # stuck: the positions with the largest residual get a shortlist eight times wider
             R = T.residuals(T.maps(run.ids[None]))[0]
             e = (R ** 2).sum((0, 2)) + (R ** 2).sum((0, 1))
-            for i in sorted(run.free, key=lambda i: -float(e[i]))[:3]:
+            worst = sorted(run.free, key=lambda i: -float(e[i]))
+            if mode != 'path' and not stalled_path:
+                # stuck on the cheap shortlist: one sweep on the tokens' own paths, worst positions first
+                escalate, order = True, worst
+                continue
+            for i in worst[:3]:
                 # the context offset is read at the current token, which may be far off: read it again at each of the proxy's
                 # top few, and score the union of their shortlists exactly
                 with torch.no_grad():
@@ -604,11 +635,12 @@ def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_
     `assume_special` the tokenizer's convention fixes the special tokens it puts around every sentence. Per sequence the search stops
     when the recovered tokens reproduce the maps to `tolerance` (default: 4 epsilons of the maps' dtype, at least 1e-4), or after
     `max_sweeps` sweeps or `max_seconds`; its `status` says which (see `TextRecovery`). `tokenizer` may be None (ids only).
-    `shortlist`: how deeper encoder layers shortlist tokens per position, 'proxy' (context-free, cheap) or 'fitted' (a table fitted
-    in context from 256 probe forwards per position; better ranked, slower per sweep)."""
+    `shortlist`: how deeper encoder layers shortlist tokens per position, 'proxy' (context-free, cheap), 'fitted' (a table fitted
+    in context from 256 probe forwards per position) or 'path' (every token's input computed along its own path, `path_inputs`; exact
+    at layer 1, the slowest per sweep). Whatever the choice, a search that stalls also tries the own-path shortlist."""
     fam = model_family(model)
     if not 0 <= layer < num_layers(model): raise ValueError(f"layer must be in 0..{num_layers(model) - 1} for this model, got {layer}")
-    if shortlist not in ('proxy', 'fitted'): raise ValueError(f"shortlist must be 'proxy' or 'fitted'; got {shortlist!r}")
+    if shortlist not in ('proxy', 'fitted', 'path'): raise ValueError(f"shortlist must be 'proxy', 'fitted' or 'path'; got {shortlist!r}")
     if isinstance(attention_maps, (list, tuple)) and len(attention_maps) and not isinstance(attention_maps[0], (int, float)):
         masks = attention_mask if attention_mask is not None else [None] * len(attention_maps)
         kw = dict(layer=layer, assume_special=assume_special, max_sweeps=max_sweeps, max_seconds=max_seconds, top_k=top_k, restarts=restarts,

@@ -29,7 +29,7 @@ def main(argv=None):
     p.add_argument('--sentences', required=True); p.add_argument('--out', required=True)
     p.add_argument('--layers', default='0-5'); p.add_argument('--workers', type=int, default=os.cpu_count())
     p.add_argument('--model', default='all-MiniLM-L6-v2'); p.add_argument('--max-seconds', type=float, default=120.)
-    p.add_argument('--shortlist', default='proxy', choices=('proxy', 'fitted'), help="the deep layers' shortlist (recover_text's shortlist)")
+    p.add_argument('--shortlist', default='proxy', choices=('proxy', 'fitted', 'path'), help="the deep layers' shortlist (recover_text's shortlist)")
     a = p.parse_args(argv)
     lo, _, hi = a.layers.partition('-'); layers = list(range(int(lo), int(hi or lo) + 1))
     sentences = [s.strip() for s in open(a.sentences) if s.strip()]
