@@ -477,7 +477,7 @@ def _path_shortlist(run, model, layer, proxy, X, i, L, w, top_k, stale: int = 1)
         if table is None: return None
         table = table.float()
         run.paths.pop(i, None)
-        run.paths[i] = (run.ids.clone(), table.to(torch.bfloat16))     # 23 MB a position for MiniLM: bfloat16 ranks as well
+        run.paths[i] = (run.ids.clone(), table.to(torch.bfloat16))     # half the memory (23 MB a position for MiniLM); only a shortlist comes of it
         if len(run.paths) > 64: run.paths.pop(next(iter(run.paths)))   # bounded: the least recently computed goes
     else: table = table.float()
     with torch.no_grad():
