@@ -25,14 +25,26 @@ class Family:
     causal: bool = False
     token_types: bool = False   # the forward takes token_type_ids (segment 0 for one sentence)
     rope: bool = False      # rotary positions: the scores are not one bilinear form per head
+    path: tuple | None = None   # attribute paths from a layer to its query, key, value and output projections, attention LayerNorm,
+                                # feed-forward in, activation, out, output LayerNorm (post-LayerNorm encoders: `path_inputs`); None: not read
 
+_BERT_PATH = ('attention.self.query', 'attention.self.key', 'attention.self.value', 'attention.output.dense',
+              'attention.output.LayerNorm', 'intermediate.dense', 'intermediate.intermediate_act_fn', 'output.dense', 'output.LayerNorm')
 _LLAMA = dict(layers='layers', query_key=('self_attn.q_proj', 'self_attn.k_proj'), causal=True, rope=True)
 FAMILIES = {f.name: f for f in [
-    Family('bert', ('BertSelfAttention',), 'encoder.layer', ('attention.self.query', 'attention.self.key'), token_types=True),
-    Family('roberta', ('RobertaSelfAttention',), 'encoder.layer', ('attention.self.query', 'attention.self.key'), token_types=True),
-    Family('distilbert', ('DistilBertSelfAttention',), 'transformer.layer', ('attention.q_lin', 'attention.k_lin')),
-    Family('mpnet', ('MPNetSelfAttention',), 'encoder.layer', ('attention.attn.q', 'attention.attn.k')),
-    Family('albert', ('AlbertAttention',), 'encoder.albert_layer_groups', ('attention.query', 'attention.key'), token_types=True),
+    Family('bert', ('BertSelfAttention',), 'encoder.layer', ('attention.self.query', 'attention.self.key'), token_types=True,
+           path=_BERT_PATH),
+    Family('roberta', ('RobertaSelfAttention',), 'encoder.layer', ('attention.self.query', 'attention.self.key'), token_types=True,
+           path=_BERT_PATH),
+    Family('distilbert', ('DistilBertSelfAttention',), 'transformer.layer', ('attention.q_lin', 'attention.k_lin'),
+           path=('attention.q_lin', 'attention.k_lin', 'attention.v_lin', 'attention.out_lin', 'sa_layer_norm', 'ffn.lin1',
+                 'ffn.activation', 'ffn.lin2', 'output_layer_norm')),
+    Family('mpnet', ('MPNetSelfAttention',), 'encoder.layer', ('attention.attn.q', 'attention.attn.k'),
+           path=('attention.attn.q', 'attention.attn.k', 'attention.attn.v', 'attention.attn.o', 'attention.LayerNorm',
+                 'intermediate.dense', 'intermediate.intermediate_act_fn', 'output.dense', 'output.LayerNorm')),
+    Family('albert', ('AlbertAttention',), 'encoder.albert_layer_groups', ('attention.query', 'attention.key'), token_types=True,
+           path=('attention.query', 'attention.key', 'attention.value', 'attention.dense', 'attention.LayerNorm', 'ffn', 'activation',
+                 'ffn_output', 'full_layer_layer_norm')),
     Family('gpt2', ('GPT2Attention',), 'h', None, causal=True),
     Family('llama', ('LlamaAttention',), **_LLAMA),
     Family('mistral', ('MistralAttention',), **_LLAMA),
@@ -196,16 +208,23 @@ def layer0_parts(model, dtype=torch.float64) -> dict | None:
 def position_terms(model, n: int, dtype=torch.float64) -> torch.Tensor:
     """`P` `(n, d_e)`: what the embedding module adds to the word embedding at positions 0..n-1 of an unpadded sequence before its
     LayerNorm (position + type-0 embeddings), read through the module itself so RoBERTa's and MPNet's position offsets come out right."""
+    ids = torch.full((n,), _safe_token(model), dtype=torch.long)
+    return _embedding_offsets(model, ids).to(dtype).cpu()
+
+def _embedding_offsets(model, token_ids, attention_mask=None) -> torch.Tensor:
+    """What the embedding module adds to each position's word embedding before its LayerNorm `(n, d_e)` (float, on the model's device),
+    for the sequence `token_ids` `(n,)` with its padding mask `attention_mask` `(n,)`: read through the module itself."""
     base = base_model(model)
     emb = base.embeddings
     E = emb.word_embeddings.weight
-    ids = torch.full((1, n), _safe_token(model), dtype=torch.long, device=E.device)
+    ids = torch.as_tensor(token_ids, dtype=torch.long).reshape(1, -1).to(E.device)
+    mask = None if attention_mask is None else torch.as_tensor(attention_mask).reshape(1, -1).long()
     got = {}
     hk = emb.LayerNorm.register_forward_pre_hook(lambda m, a: got.setdefault('sum', a[0]))
     try:
-        with torch.no_grad(): run_to_layer(model, ids, 0)
+        with torch.no_grad(): run_to_layer(model, ids, 0, attention_mask=mask)
     finally: hk.remove()
-    return (got['sum'][0].detach() - E[ids[0]].detach()).to(dtype).cpu()
+    return got['sum'][0].detach() - E[ids[0]].detach()
 
 def _safe_token(model) -> int:
     "A token id that is not the padding id (RoBERTa and MPNet derive positions from where the padding id is)."
@@ -297,18 +316,6 @@ def tiny_model(family: str, *, vocab_size: int = 120, seed: int = 0, init_range:
     finally: hf_logging.set_verbosity(verbosity)
 
 # %% ../nbs/14_models.ipynb #f3f2873c
-# per family: a layer's query, key, value, output projection, attention LayerNorm, feed-forward in, activation, out, LayerNorm
-_PATH_PARTS = {
-    'bert': ('attention.self.query', 'attention.self.key', 'attention.self.value', 'attention.output.dense',
-             'attention.output.LayerNorm', 'intermediate.dense', 'intermediate.intermediate_act_fn', 'output.dense', 'output.LayerNorm'),
-    'distilbert': ('attention.q_lin', 'attention.k_lin', 'attention.v_lin', 'attention.out_lin', 'sa_layer_norm', 'ffn.lin1',
-                   'ffn.activation', 'ffn.lin2', 'output_layer_norm'),
-    'mpnet': ('attention.attn.q', 'attention.attn.k', 'attention.attn.v', 'attention.attn.o', 'attention.LayerNorm',
-              'intermediate.dense', 'intermediate.intermediate_act_fn', 'output.dense', 'output.LayerNorm'),
-    'albert': ('attention.query', 'attention.key', 'attention.value', 'attention.dense', 'attention.LayerNorm', 'ffn', 'activation',
-               'ffn_output', 'full_layer_layer_norm')}
-_PATH_PARTS['roberta'] = _PATH_PARTS['bert']
-
 def path_inputs(model, token_ids, position: int, layer: int, candidates=None, *, attention_mask=None,
                 chunk: int = 4096) -> torch.Tensor | None:
     """Layer `layer`'s attention input `(M, d)` (float32, float64 for a float64 model; on the CPU) at `position` of the sequence `token_ids` `(n,)` for each candidate token
@@ -317,17 +324,16 @@ def path_inputs(model, token_ids, position: int, layer: int, candidates=None, *,
     and 1 (no other position has seen the token before layer 1's input); deeper, the other positions' change is what is left out.
     Post-LayerNorm encoders (BERT, RoBERTa, DistilBERT, MPNet, ALBERT); None for the other families. `attention_mask` `(n,)`: padding."""
     fam, base = model_family(model), base_model(model)
-    if fam.name not in _PATH_PARTS: return None
+    if fam.path is None: return None
     ids = torch.as_tensor(token_ids, dtype=torch.long).reshape(1, -1)
     n = ids.shape[1]
     mask = torch.ones(1, n, dtype=torch.long) if attention_mask is None else torch.as_tensor(attention_mask).reshape(1, n).long()
     if not 0 <= position < n or not mask[0, position]: raise ValueError(f"position {position} is not a real position of the sequence")
     dev = next(base.parameters()).device
     emb = base.embeddings
-    got, layer_in = {}, []
+    layer_in = []
     mods = {id(m): m for m in (_layer_module(model, k) for k in range(layer))}.values() if layer else []
-    hooks = [emb.LayerNorm.register_forward_pre_hook(lambda m, a: got.setdefault('sum', a[0]))]
-    hooks += [m.register_forward_pre_hook(lambda m, a, kw: layer_in.append(kw['hidden_states'] if 'hidden_states' in kw else a[0]),
+    hooks = [m.register_forward_pre_hook(lambda m, a, kw: layer_in.append(kw['hidden_states'] if 'hidden_states' in kw else a[0]),
                                           with_kwargs=True) for m in mods]
     try: run_to_layer(model, ids, layer, attention_mask=mask)
     finally:
@@ -337,7 +343,7 @@ def path_inputs(model, token_ids, position: int, layer: int, candidates=None, *,
     lin = lambda m, x: torch.nn.functional.linear(x, f32(m.weight), None if m.bias is None else f32(m.bias))
     ln = lambda m, x: torch.nn.functional.layer_norm(x, m.normalized_shape, f32(m.weight), f32(m.bias), m.eps)
     E = emb.word_embeddings.weight
-    offset = f32(got['sum'][0, position] - E[ids[0, position].to(dev)])           # position and type terms of the position
+    offset = f32(_embedding_offsets(model, ids[0], mask[0])[position])           # position and type terms of the position
     keep = mask[0].bool().to(dev); keep[position] = False
     cfg = base.config
     h = cfg.num_attention_heads
@@ -350,9 +356,9 @@ def path_inputs(model, token_ids, position: int, layer: int, candidates=None, *,
             if fam.name == 'albert': x = lin(base.encoder.embedding_hidden_mapping_in, x)
             for k in range(layer):
                 mod = _layer_module(model, k)
-                q_, k_, v_, o_, ln1, f_in, act, f_out, ln2 = (_get(mod, p) for p in _PATH_PARTS[fam.name])
+                q_, k_, v_, o_, ln1, f_in, act, f_out, ln2 = (_get(mod, p) for p in fam.path)
                 dh = x.shape[1] // h
-                scale = getattr(_get(mod, _PATH_PARTS[fam.name][0].rsplit('.', 1)[0]), 'scaling', dh ** -0.5)
+                scale = getattr(_get(mod, fam.path[0].rsplit('.', 1)[0]), 'scaling', dh ** -0.5)
                 ctx = f32(layer_in[k][0][keep])                                   # the other real positions, held
                 Kc, Vc = lin(k_, ctx).view(-1, h, dh), lin(v_, ctx).view(-1, h, dh)
                 q, ko, vo = (lin(p, x).view(-1, h, dh) for p in (q_, k_, v_))

@@ -525,13 +525,14 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
                 else: changed += run.try_exact(seqs)
                 if run.over() or (not first and run.exact()): break
             run.record('read' if first else 'path' if escalate else 'exact', changed, measure=first)
-            stalled_path, escalate = escalate, False
+            escalate = False
             if changed or run.exact() or run.over() or run.group_moves(short): continue
             R = T.residuals(T.maps(run.ids[None]))[0]
             e = (R ** 2).sum((0, 2)) + (R ** 2).sum((0, 1))
             worst = sorted(run.free, key=lambda i: -float(e[i]))
-            if mode != 'path' and not stalled_path:
-                # stuck on the cheap shortlist: one sweep on the tokens' own paths, worst positions first
+            if mode != 'path':
+                # stuck on the cheap shortlist: one sweep on the tokens' own paths, worst positions first (a stalled path sweep
+                # goes on to the hops below)
                 escalate, order = True, worst
                 continue
             for i in worst[:3]:
