@@ -316,19 +316,25 @@ def tiny_model(family: str, *, vocab_size: int = 120, seed: int = 0, init_range:
     finally: hf_logging.set_verbosity(verbosity)
 
 # %% ../nbs/14_models.ipynb #f3f2873c
-def path_inputs(model, token_ids, position: int, layer: int, candidates=None, *, attention_mask=None,
+def path_inputs(model, token_ids, position, layer: int, candidates=None, *, attention_mask=None,
                 chunk: int = 4096) -> torch.Tensor | None:
-    """Layer `layer`'s attention input `(M, d)` (float32, float64 for a float64 model; on the CPU) at `position` of the sequence `token_ids` `(n,)` for each candidate token
-    there (all V, or the ids `candidates`), computed along the position's own path: each layer below recomputes that position for every
-    candidate while the other positions' hidden states stay those of `token_ids` (their keys and values are held). Exact at layers 0
-    and 1 (no other position has seen the token before layer 1's input); deeper, the other positions' change is what is left out.
-    Post-LayerNorm encoders (BERT, RoBERTa, DistilBERT, MPNet, ALBERT); None for the other families. `attention_mask` `(n,)`: padding."""
+    """Layer `layer`'s attention input `(M, d)` (float32, float64 for a float64 model; on the CPU) at `position` of the sequence
+    `token_ids` `(n,)` for each candidate token there (all V, or the ids `candidates`), computed along the position's own path: each
+    layer below recomputes that position for every candidate while the other positions' hidden states stay those of `token_ids`
+    (their keys and values are held). Exact at layers 0 and 1 (no other position has seen the token before layer 1's input); deeper,
+    the other positions' change is what is left out. `position` a list of positions: the candidate sits at all of them at once and
+    they are recomputed together (a repeated word), `(M, len(position), d)`. Post-LayerNorm encoders (BERT, RoBERTa, DistilBERT,
+    MPNet, ALBERT); None for the other families. `attention_mask` `(n,)`: padding."""
     fam, base = model_family(model), base_model(model)
     if fam.path is None: return None
     ids = torch.as_tensor(token_ids, dtype=torch.long).reshape(1, -1)
     n = ids.shape[1]
     mask = torch.ones(1, n, dtype=torch.long) if attention_mask is None else torch.as_tensor(attention_mask).reshape(1, n).long()
-    if not 0 <= position < n or not mask[0, position]: raise ValueError(f"position {position} is not a real position of the sequence")
+    single = not isinstance(position, (list, tuple, range)) and not (torch.is_tensor(position) and position.ndim > 0)
+    group = [int(position)] if single else [int(p) for p in position]
+    for p in group:
+        if not 0 <= p < n or not mask[0, p]: raise ValueError(f"position {p} is not a real position of the sequence")
+    if len(set(group)) != len(group) or not group: raise ValueError(f"positions must be distinct and at least one; got {group}")
     dev = next(base.parameters()).device
     emb = base.embeddings
     layer_in = []
@@ -343,29 +349,33 @@ def path_inputs(model, token_ids, position: int, layer: int, candidates=None, *,
     lin = lambda m, x: torch.nn.functional.linear(x, f32(m.weight), None if m.bias is None else f32(m.bias))
     ln = lambda m, x: torch.nn.functional.layer_norm(x, m.normalized_shape, f32(m.weight), f32(m.bias), m.eps)
     E = emb.word_embeddings.weight
-    offset = f32(_embedding_offsets(model, ids[0], mask[0])[position])           # position and type terms of the position
-    keep = mask[0].bool().to(dev); keep[position] = False
-    cfg = base.config
-    h = cfg.num_attention_heads
+    offset = f32(_embedding_offsets(model, ids[0], mask[0])[group])          # (g, d_e): position and type terms of the group
+    keep = mask[0].bool(); keep[group] = False
+    h, g = base.config.num_attention_heads, len(group)
     bias = score_bias(model, n, work)
+    if bias is not None: bias = torch.cat([bias[:, group][:, :, keep], bias[:, group][:, :, group]], -1).transpose(0, 1).to(dev)
     cand = torch.arange(E.shape[0]) if candidates is None else torch.as_tensor(candidates, dtype=torch.long).reshape(-1)
-    out = []
+    out, step = [], max(1, chunk // g)
     with torch.no_grad():
-        for s in range(0, len(cand), chunk):
-            x = ln(emb.LayerNorm, f32(E[cand[s:s + chunk].to(dev)]) + offset)
+        for s in range(0, len(cand), step):
+            x = ln(emb.LayerNorm, f32(E[cand[s:s + step].to(dev)])[:, None] + offset.to(dev))       # (M, g, d)
             if fam.name == 'albert': x = lin(base.encoder.embedding_hidden_mapping_in, x)
             for k in range(layer):
                 mod = _layer_module(model, k)
                 q_, k_, v_, o_, ln1, f_in, act, f_out, ln2 = (_get(mod, p) for p in fam.path)
-                dh = x.shape[1] // h
+                dh = x.shape[-1] // h
                 scale = getattr(_get(mod, fam.path[0].rsplit('.', 1)[0]), 'scaling', dh ** -0.5)
-                ctx = f32(layer_in[k][0][keep])                                   # the other real positions, held
+                ctx = f32(layer_in[k][0][keep.to(dev)])                           # the other real positions, held
                 Kc, Vc = lin(k_, ctx).view(-1, h, dh), lin(v_, ctx).view(-1, h, dh)
-                q, ko, vo = (lin(p, x).view(-1, h, dh) for p in (q_, k_, v_))
-                sc = torch.cat([torch.einsum('mhd,jhd->mhj', q, Kc), (q * ko).sum(-1, keepdim=True)], -1) * scale
-                if bias is not None: sc = sc + torch.cat([bias[:, position, keep.cpu()], bias[:, position, position, None]], -1).to(dev)
+                q, kg, vg = (lin(p, x).view(len(x), g, h, dh) for p in (q_, k_, v_))
+                # each group row attends over the held positions and over the group's own rows (the same candidate)
+                sc = torch.cat([torch.einsum('mghd,jhd->mghj', q, Kc), torch.einsum('mghd,mehd->mghe', q, kg)], -1) * scale
+                if bias is not None: sc = sc + bias
                 p = torch.softmax(sc, -1)
-                a = ln(ln1, lin(o_, (torch.einsum('mhj,jhd->mhd', p[..., :-1], Vc) + p[..., -1:] * vo).reshape(len(x), -1)) + x)
+                c = Kc.shape[0]
+                ctx_out = torch.einsum('mghj,jhd->mghd', p[..., :c], Vc) + torch.einsum('mghe,mehd->mghd', p[..., c:], vg)
+                a = ln(ln1, lin(o_, ctx_out.reshape(len(x), g, -1)) + x)
                 x = ln(ln2, lin(f_out, act(lin(f_in, a))) + a)
             out.append(x.cpu())
-    return torch.cat(out)
+    out = torch.cat(out)
+    return out[:, 0] if single else out

@@ -338,6 +338,23 @@ class _Proxy:
         p = copy.copy(self); p.use_table(table)
         return p
 
+    def replaced_log_losses(self, X, rows, where, L, w, budget: int = 1 << 24) -> torch.Tensor:
+        """Log-domain loss `(M,)` of each candidate whose attention inputs at the positions `where` are `rows` `(M, g, d)`, the other
+        rows of `X` `(m, d)` held: the whole centred loss of `_Target.residuals` (a row's log-normaliser is one of its free constants,
+        so no softmax is needed), from dense scores in chunks of at most `budget` entries."""
+        q, k = self.hm(X @ self.Mq + self.mq), self.hm(X @ self.Mk + self.mk)            # (h, m, d_h)
+        h, m, dh = q.shape
+        mw = w.sum(-1, keepdim=True).clamp_min(1)
+        out, step = [], max(1, budget // (h * m * m))
+        for s in range(0, len(rows), step):
+            r = rows[s:s + step]
+            Q, K = q.expand(len(r), -1, -1, -1).clone(), k.expand(len(r), -1, -1, -1).clone()
+            Q[:, :, where] = (r @ self.Mq + self.mq).reshape(len(r), len(where), h, dh).transpose(1, 2)
+            K[:, :, where] = (r @ self.Mk + self.mk).reshape(len(r), len(where), h, dh).transpose(1, 2)
+            R = (L - Q @ K.mT - (0 if self.bias is None else self.bias)) * w
+            out.append((((R - R.sum(-1, keepdim=True) / mw) * w) ** 2).sum((1, 2, 3)))
+        return torch.cat(out)
+
 def contextual_table(table, probe_rows, probe_inputs, ridge: float = 10.) -> torch.Tensor:
     """Every token's attention input at one position *in its context*, extrapolated from `probe_inputs` `(P, d)`, the exact inputs
     of the probe tokens (rows `probe_rows` of the context-free `table` `(V, d)`) read there by the model: the ridge fit
@@ -486,13 +503,33 @@ def _path_shortlist(run, model, layer, proxy, X, i, L, w, top_k, stale: int = 1)
         ranked = fp.log_losses(X, run.ids, L, w, i)
     return torch.topk(ranked, min(top_k, len(ranked)), largest=False).indices
 
+def _group_path_moves(run, model, layer, proxy, inputs, L, w, top_k) -> int:
+    """Moves of a repeated token everywhere at once, shortlisted along the group's own paths: for each token held at several
+    positions, every vocabulary token's inputs there (`path_inputs` of the whole group, recomputed together), ranked by the proxy's
+    loss with those rows replaced; its top_k are scored exactly with the token at every position of the group. A symmetric point
+    ("well well well" for "go go go") that one-position moves cannot leave. None when no token is repeated."""
+    T, moved = run.T, 0
+    vals, counts = run.ids[run.free].unique(return_counts=True)
+    if not (counts > 1).any(): return None
+    for u in vals[counts > 1].tolist():
+        if run.over() or run.exact(): break
+        where = [i for i in run.free if int(run.ids[i]) == u]
+        rows = path_inputs(model, T.layout(run.ids[None])[0], [int(T.idx[i]) for i in where], layer, attention_mask=T.mask[0])
+        if rows is None: break
+        with torch.no_grad(): ranked = proxy.replaced_log_losses(inputs(), rows.float(), where, L, w)
+        cand = torch.topk(ranked, min(top_k, len(ranked)), largest=False).indices
+        cand = cand[cand != u]
+        seqs = run.ids.repeat(len(cand), 1); seqs[:, where] = cand[:, None]
+        moved += run.try_exact(seqs)
+    return moved
+
 def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, shortlist: str = 'proxy'):
     """Deeper encoder layers: sweeps that shortlist the proxy's top_k tokens per position and score them exactly with the model's
     forward. A first sweep reads the positions one by one and compares only the entries among positions already read (the rest are
     placeholders); later sweeps compare the whole maps and move only when the loss drops; repeated tokens also move together. When
     that converges without reproducing the maps, one sweep takes its shortlists from the tokens' own paths (`_path_shortlist`; it
-    visits the positions with the largest residual first), then the proxy is read again around its best few tokens at the three worst
-    positions; when nothing moves, it starts again reading in another order (reversed, then random), keeping the best."""
+    visits the positions with the largest residual first), then repeated tokens move along their group's own paths
+    (`_group_path_moves`), then the proxy is read again around its best few tokens at the three worst positions; when nothing moves, it starts again reading in another order (reversed, then random), keeping the best."""
     T = run.T
     L, w = T.L.float(), T.w.float()
     def inputs(ids=None):
@@ -535,6 +572,9 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
                 # goes on to the hops below)
                 escalate, order = True, worst
                 continue
+            moved = _group_path_moves(run, model, layer, proxy, inputs, L, w, top_k)       # None: no token is repeated
+            if moved is not None: run.record('group path', moved, measure=False)
+            if moved: continue
             for i in worst[:3]:
                 # the context offset is read at the current token, which may be far off: read it again at each of the proxy's
                 # top few, and score the union of their shortlists exactly
