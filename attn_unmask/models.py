@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_models.ipynb #ec2035ee
 from __future__ import annotations
-import os
+import os, time
 from dataclasses import dataclass
 import torch
 from .heads import biased_weights
@@ -12,7 +12,8 @@ from .heads import biased_weights
 # %% auto #0
 __all__ = ['FAMILIES', 'MINILM_NAMES', 'Family', 'model_family', 'base_model', 'base_encoder', 'num_layers', 'run_to_layer',
            'attention_maps', 'query_key', 'layer_weights', 'score_bias', 'embed', 'layer0_parts', 'position_terms',
-           'model_forward', 'load_minilm', 'load_model', 'tiny_model', 'path_inputs']
+           'model_forward', 'load_minilm', 'load_model', 'tiny_model', 'OwnPaths', 'ranking_dtype', 'own_paths',
+           'path_inputs']
 
 # %% ../nbs/14_models.ipynb #6ab2a3cf
 @dataclass(frozen=True)
@@ -316,6 +317,114 @@ def tiny_model(family: str, *, vocab_size: int = 120, seed: int = 0, init_range:
     finally: hf_logging.set_verbosity(verbosity)
 
 # %% ../nbs/14_models.ipynb #f3f2873c
+class OwnPaths:
+    """The held context of one sequence for own-path inputs (see `path_inputs`): one forward of `token_ids` `(n,)` up to layer `layer`
+    records every layer's input below it and the embedding module's per-position terms; calling it computes rows for candidates.
+    `inputs` `(n, d)`: layer `layer`'s attention input of the sequence itself (the forward's, float32 or float64)."""
+    def __init__(self, model, token_ids, layer: int, *, attention_mask=None):
+        fam, base = model_family(model), base_model(model)
+        if fam.path is None: raise ValueError(f"{type(model).__name__}: own paths are read for post-LayerNorm encoders only")
+        self.model, self.fam, self.base, self.layer = model, fam, base, layer
+        self.ids = torch.as_tensor(token_ids, dtype=torch.long).reshape(1, -1)
+        self.n = n = self.ids.shape[1]
+        self.mask = torch.ones(1, n, dtype=torch.long) if attention_mask is None else torch.as_tensor(attention_mask).reshape(1, n).long()
+        self.dev = next(base.parameters()).device
+        self.work = torch.float64 if base.embeddings.word_embeddings.weight.dtype == torch.float64 else torch.float32
+        layer_in = []
+        mods = {id(m): m for m in (_layer_module(model, k) for k in range(layer))}.values() if layer else []
+        hooks = [m.register_forward_pre_hook(lambda m, a, kw: layer_in.append(kw['hidden_states'] if 'hidden_states' in kw else a[0]),
+                                              with_kwargs=True) for m in mods]
+        try:
+            with torch.no_grad(): x = run_to_layer(model, self.ids, layer, attention_mask=self.mask)[1]
+        finally:
+            for hk in hooks: hk.remove()
+        self.inputs = x[0].detach().to(self.work)
+        self.held = [t[0].detach().to(self.work) for t in layer_in]
+        self.offsets = _embedding_offsets(model, self.ids[0], self.mask[0]).to(self.work)   # (n, d_e) position and type terms
+        self._weights = {}
+
+    def __call__(self, position, candidates=None, *, chunk: int = 4096, dtype=None) -> torch.Tensor:
+        """Layer inputs at `position` (an int: `(M, d)`; a list: the candidate at all of them at once, `(M, g, d)`) for each candidate
+        token (all V, or the ids `candidates`), on the CPU. `dtype` (e.g. bfloat16): the type of the matrix products, where the
+        caller only needs a ranking (LayerNorm and softmax stay in the working type); default: the model's working type."""
+        fam, base, n = self.fam, self.base, self.n
+        single = not isinstance(position, (list, tuple, range)) and not (torch.is_tensor(position) and position.ndim > 0)
+        group = [int(position)] if single else [int(p) for p in position]
+        for p in group:
+            if not 0 <= p < n or not self.mask[0, p]: raise ValueError(f"position {p} is not a real position of the sequence")
+        if len(set(group)) != len(group) or not group: raise ValueError(f"positions must be distinct and at least one; got {group}")
+        dev, work = self.dev, self.work
+        mm = work if dtype is None else dtype
+        cast = lambda t: t.detach().to(work)
+        def lin(m, x):
+            if (m, mm) not in self._weights:              # converted once per sequence and type, not per chunk and call
+                self._weights[m, mm] = (m.weight.detach().to(mm), None if m.bias is None else m.bias.detach().to(mm))
+            return torch.nn.functional.linear(x.to(mm), *self._weights[m, mm]).to(work)
+        ln = lambda m, x: torch.nn.functional.layer_norm(x, m.normalized_shape, cast(m.weight), cast(m.bias), m.eps)
+        emb = base.embeddings
+        E = emb.word_embeddings.weight
+        offset = self.offsets[group].to(dev)
+        keep = self.mask[0].bool().clone(); keep[group] = False
+        h, g = base.config.num_attention_heads, len(group)
+        bias = score_bias(self.model, n, work)
+        if bias is not None: bias = torch.cat([bias[:, group][:, :, keep], bias[:, group][:, :, group]], -1).transpose(0, 1).to(dev)
+        cand = torch.arange(E.shape[0]) if candidates is None else torch.as_tensor(candidates, dtype=torch.long).reshape(-1)
+        out, step = [], max(1, chunk // g)
+        with torch.no_grad():
+            ctx_kv = []                      # the other real positions' keys and values per layer, held
+            for k in range(self.layer):
+                mod = _layer_module(self.model, k)
+                _, k_, v_ = (_get(mod, p) for p in fam.path[:3])
+                ctx = self.held[k][keep.to(dev)]
+                ctx_kv.append((lin(k_, ctx).unflatten(-1, (h, -1)), lin(v_, ctx).unflatten(-1, (h, -1))))
+            for s in range(0, len(cand), step):
+                x = ln(emb.LayerNorm, cast(E[cand[s:s + step].to(dev)])[:, None] + offset)       # (M, g, d)
+                if fam.name == 'albert': x = lin(base.encoder.embedding_hidden_mapping_in, x)
+                for k in range(self.layer):
+                    mod = _layer_module(self.model, k)
+                    q_, k_, v_, o_, ln1, f_in, act, f_out, ln2 = (_get(mod, p) for p in fam.path)
+                    dh = x.shape[-1] // h
+                    scale = getattr(_get(mod, fam.path[0].rsplit('.', 1)[0]), 'scaling', dh ** -0.5)
+                    Kc, Vc = ctx_kv[k]
+                    q, kg, vg = (lin(p, x).view(len(x), g, h, dh) for p in (q_, k_, v_))
+                    # each group row attends over the held positions and over the group's own rows (the same candidate)
+                    sc = torch.cat([torch.einsum('mghd,jhd->mghj', q, Kc), torch.einsum('mghd,mehd->mghe', q, kg)], -1) * scale
+                    if bias is not None: sc = sc + bias
+                    p = torch.softmax(sc, -1)
+                    c = Kc.shape[0]
+                    ctx_out = torch.einsum('mghj,jhd->mghd', p[..., :c], Vc) + torch.einsum('mghe,mehd->mghd', p[..., c:], vg)
+                    a = ln(ln1, lin(o_, ctx_out.reshape(len(x), g, -1)) + x)
+                    x = ln(ln2, lin(f_out, act(lin(f_in, a))) + a)
+                out.append(x.cpu())
+        out = torch.cat(out)
+        return out[:, 0] if single else out
+
+_RANKING_DTYPE = {}
+
+def ranking_dtype(device='cpu'):
+    """bfloat16 where its matrix products run faster than float32's on `device` (on CUDA when supported; on a CPU measured once
+    per process: CPUs with native bfloat16 instructions about double the speed, others emulate it slowly), else None. For work
+    that only ranks candidates (`OwnPaths(..., dtype=...)`): the text chapter measures that the ranking does not change."""
+    dev = torch.device(device)
+    if dev.type not in _RANKING_DTYPE:
+        if dev.type == 'cuda': fast = torch.cuda.is_bf16_supported()
+        elif dev.type != 'cpu': fast = False
+        else:
+            a, b = torch.randn(1024, 384), torch.randn(384, 1536)
+            def best(x, y):
+                x @ y
+                times = []
+                for _ in range(3):
+                    t = time.perf_counter(); x @ y; times.append(time.perf_counter() - t)
+                return min(times)
+            fast = best(a.bfloat16(), b.bfloat16()) < 0.8 * best(a, b)
+        _RANKING_DTYPE[dev.type] = torch.bfloat16 if fast else None
+    return _RANKING_DTYPE[dev.type]
+
+def own_paths(model, token_ids, layer: int, *, attention_mask=None) -> OwnPaths | None:
+    "The `OwnPaths` of a sequence, or None for the families whose own paths are not read (decoders)."
+    return OwnPaths(model, token_ids, layer, attention_mask=attention_mask) if model_family(model).path is not None else None
+
 def path_inputs(model, token_ids, position, layer: int, candidates=None, *, attention_mask=None,
                 chunk: int = 4096) -> torch.Tensor | None:
     """Layer `layer`'s attention input `(M, d)` (float32, float64 for a float64 model; on the CPU) at `position` of the sequence
@@ -324,58 +433,6 @@ def path_inputs(model, token_ids, position, layer: int, candidates=None, *, atte
     (their keys and values are held). Exact at layers 0 and 1 (no other position has seen the token before layer 1's input); deeper,
     the other positions' change is what is left out. `position` a list of positions: the candidate sits at all of them at once and
     they are recomputed together (a repeated word), `(M, len(position), d)`. Post-LayerNorm encoders (BERT, RoBERTa, DistilBERT,
-    MPNet, ALBERT); None for the other families. `attention_mask` `(n,)`: padding."""
-    fam, base = model_family(model), base_model(model)
-    if fam.path is None: return None
-    ids = torch.as_tensor(token_ids, dtype=torch.long).reshape(1, -1)
-    n = ids.shape[1]
-    mask = torch.ones(1, n, dtype=torch.long) if attention_mask is None else torch.as_tensor(attention_mask).reshape(1, n).long()
-    single = not isinstance(position, (list, tuple, range)) and not (torch.is_tensor(position) and position.ndim > 0)
-    group = [int(position)] if single else [int(p) for p in position]
-    for p in group:
-        if not 0 <= p < n or not mask[0, p]: raise ValueError(f"position {p} is not a real position of the sequence")
-    if len(set(group)) != len(group) or not group: raise ValueError(f"positions must be distinct and at least one; got {group}")
-    dev = next(base.parameters()).device
-    emb = base.embeddings
-    layer_in = []
-    mods = {id(m): m for m in (_layer_module(model, k) for k in range(layer))}.values() if layer else []
-    hooks = [m.register_forward_pre_hook(lambda m, a, kw: layer_in.append(kw['hidden_states'] if 'hidden_states' in kw else a[0]),
-                                          with_kwargs=True) for m in mods]
-    try: run_to_layer(model, ids, layer, attention_mask=mask)
-    finally:
-        for hk in hooks: hk.remove()
-    work = torch.float64 if base.embeddings.word_embeddings.weight.dtype == torch.float64 else torch.float32
-    f32 = lambda t: t.detach().to(work)
-    lin = lambda m, x: torch.nn.functional.linear(x, f32(m.weight), None if m.bias is None else f32(m.bias))
-    ln = lambda m, x: torch.nn.functional.layer_norm(x, m.normalized_shape, f32(m.weight), f32(m.bias), m.eps)
-    E = emb.word_embeddings.weight
-    offset = f32(_embedding_offsets(model, ids[0], mask[0])[group])          # (g, d_e): position and type terms of the group
-    keep = mask[0].bool(); keep[group] = False
-    h, g = base.config.num_attention_heads, len(group)
-    bias = score_bias(model, n, work)
-    if bias is not None: bias = torch.cat([bias[:, group][:, :, keep], bias[:, group][:, :, group]], -1).transpose(0, 1).to(dev)
-    cand = torch.arange(E.shape[0]) if candidates is None else torch.as_tensor(candidates, dtype=torch.long).reshape(-1)
-    out, step = [], max(1, chunk // g)
-    with torch.no_grad():
-        for s in range(0, len(cand), step):
-            x = ln(emb.LayerNorm, f32(E[cand[s:s + step].to(dev)])[:, None] + offset.to(dev))       # (M, g, d)
-            if fam.name == 'albert': x = lin(base.encoder.embedding_hidden_mapping_in, x)
-            for k in range(layer):
-                mod = _layer_module(model, k)
-                q_, k_, v_, o_, ln1, f_in, act, f_out, ln2 = (_get(mod, p) for p in fam.path)
-                dh = x.shape[-1] // h
-                scale = getattr(_get(mod, fam.path[0].rsplit('.', 1)[0]), 'scaling', dh ** -0.5)
-                ctx = f32(layer_in[k][0][keep.to(dev)])                           # the other real positions, held
-                Kc, Vc = lin(k_, ctx).view(-1, h, dh), lin(v_, ctx).view(-1, h, dh)
-                q, kg, vg = (lin(p, x).view(len(x), g, h, dh) for p in (q_, k_, v_))
-                # each group row attends over the held positions and over the group's own rows (the same candidate)
-                sc = torch.cat([torch.einsum('mghd,jhd->mghj', q, Kc), torch.einsum('mghd,mehd->mghe', q, kg)], -1) * scale
-                if bias is not None: sc = sc + bias
-                p = torch.softmax(sc, -1)
-                c = Kc.shape[0]
-                ctx_out = torch.einsum('mghj,jhd->mghd', p[..., :c], Vc) + torch.einsum('mghe,mehd->mghd', p[..., c:], vg)
-                a = ln(ln1, lin(o_, ctx_out.reshape(len(x), g, -1)) + x)
-                x = ln(ln2, lin(f_out, act(lin(f_in, a))) + a)
-            out.append(x.cpu())
-    out = torch.cat(out)
-    return out[:, 0] if single else out
+    MPNet, ALBERT); None for the other families. `attention_mask` `(n,)`: padding. One call; `own_paths` keeps the context for many."""
+    paths = own_paths(model, token_ids, layer, attention_mask=attention_mask)
+    return None if paths is None else paths(position, candidates, chunk=chunk)
