@@ -296,17 +296,18 @@ def bench_text(layers=(0,), sentences=TEXT_SENTENCES, max_seconds: float = 120.,
     per layer the rows of `text_benchmark` and their totals. `{'skipped': reason}` where transformers or the model is missing."""
     try:
         from attn_unmask.models import load_minilm
-        from attn_unmask.text import text_benchmark
+        from attn_unmask.text import text_benchmark, prepare_text
         model, tokenizer = load_minilm()
     except ImportError as e: return dict(skipped=f"{e}")
     per_layer = layers if isinstance(layers, dict) else {l: sentences for l in layers}
     out = dict(model='all-MiniLM-L6-v2', device='cpu', threads=torch.get_num_threads(), max_seconds=max_seconds, layers=[])
     for layer, sents in per_layer.items():
         say(f"text, layer {layer}")
-        text_benchmark(model, tokenizer, sents[:1], layer=layer, max_seconds=1e-3)   # warm-up: builds the per-model tables, no search
+        prepare = prepare_text(model, tokenizer, [layer])         # the per-model tables, built once and timed apart
         rows = text_benchmark(model, tokenizer, sents, layer=layer, max_seconds=max_seconds)
         secs = [r['seconds'] for r in rows]
-        out['layers'].append(dict(layer=layer, sentences=len(rows), tokens=sum(r['n'] for r in rows), right=sum(r['right'] for r in rows),
+        out['layers'].append(dict(layer=layer, prepare_seconds=prepare, sentences=len(rows), tokens=sum(r['n'] for r in rows),
+                                  right=sum(r['right'] for r in rows),
                                   exact=sum(r['exact'] for r in rows), statuses=[r['status'] for r in rows],
                                   mean_seconds=float(np.mean(secs)), max_seconds=max(secs), sentences_per_second=len(rows) / sum(secs),
                                   rows=[{k: r[k] for k in ('n', 'right', 'exact', 'status', 'seconds', 'attention_error')} for r in rows]))
@@ -318,7 +319,8 @@ def format_text(tx: dict) -> str:
     L = [f"\ntext recovery, {tx['model']} on the {tx['device']} ({tx['threads']} threads), budget {tx['max_seconds']:g} s per sentence"]
     for r in tx['layers']:
         L.append(f"  layer {r['layer']}: {r['right']}/{r['tokens']} tokens, {r['exact']}/{r['sentences']} sentences exact, "
-                 f"mean {r['mean_seconds']:.2f} s, max {r['max_seconds']:.2f} s per sentence ({r['sentences_per_second']:.2f} sentences/s)")
+                 f"mean {r['mean_seconds']:.2f} s, max {r['max_seconds']:.2f} s per sentence ({r['sentences_per_second']:.2f} sentences/s)"
+                 + (f"; per-model tables {r['prepare_seconds']:.0f} s once" if r.get('prepare_seconds') is not None else ''))
     return "\n".join(L)
 
 # %% ../nbs/19_benchmarks.ipynb #349d0dd1
@@ -352,10 +354,11 @@ def _targets(res):
         t.append(dict(name='text, layer 0 (8 sentences of 10-30 tokens)', target='mean <= 3 s, >= 99% tokens',
                       measured=f"{tx[0]['mean_seconds']:.2f} s, {100 * tx[0]['right'] / tx[0]['tokens']:.1f}% tokens",
                       met=tx[0]['mean_seconds'] <= 3 and tx[0]['right'] >= 0.99 * tx[0]['tokens']))
-    if 1 in tx:
-        t.append(dict(name=f"text, layer 1 ({tx[1]['sentences']} sentences)", target='<= 120 s each, every sentence exact',
-                      measured=f"max {tx[1]['max_seconds']:.0f} s, {tx[1]['exact']}/{tx[1]['sentences']} exact",
-                      met=tx[1]['max_seconds'] <= 120 and tx[1]['exact'] == tx[1]['sentences']))
+    for layer in sorted(l for l in tx if l > 0):
+        r = tx[layer]
+        t.append(dict(name=f"text, layer {layer} ({r['sentences']} sentences)", target='<= 120 s each, every sentence exact',
+                      measured=f"max {r['max_seconds']:.0f} s, {r['exact']}/{r['sentences']} exact",
+                      met=r['max_seconds'] <= 120 and r['exact'] == r['sentences']))
     ap = res.get('auto_parts')
     if ap:
         t.append(dict(name=f"auto vs the previous gauge + polish, d={ap['d']}, n={ap['n']}", target='>= 2x faster',
@@ -404,7 +407,7 @@ def run_benchmarks(quick: bool = False, device='cpu', dtype=torch.float64, progr
     say("growth exponents")
     res['growth'] = (bench_growth((4, [12, 24, 48]), (32, [2, 4, 8]), device, dtype) if quick else
                      bench_growth((4, [24, 48, 96, 192]), (64, [4, 8, 16, 32]), device, dtype))
-    res['text'] = bench_text({0: TEXT_SENTENCES[:1]} if quick else {0: TEXT_SENTENCES, 1: TEXT_SENTENCES[:2]}, say=say)
+    res['text'] = bench_text({0: TEXT_SENTENCES[:1]} if quick else {0: TEXT_SENTENCES, **{l: TEXT_SENTENCES[:2] for l in (1, 3, 5)}}, say=say)
     gh = res['gradient_hvp']
     res['ratios'] = dict(gradient_vs_autograd=gh['gradient']['speedup_vs_autograd'],
                          hvp_vs_double_backward=gh['hvp']['speedup_vs_double_backward'],

@@ -180,9 +180,9 @@ def add_text_arguments(p: argparse.ArgumentParser):
     p.add_argument('--no-special', action='store_true', help="do not assume the tokenizer's special tokens around the sentence")
     p.add_argument('--max-sweeps', type=int, default=20, help='search sweeps at most per sequence (default 20)')
     p.add_argument('--max-seconds', type=float, default=300., help='time budget per sequence (default 300)')
-    p.add_argument('--shortlist', choices=('proxy', 'fitted', 'path'), default='proxy', help="deeper encoder layers' shortlist per "
-                   "position: 'proxy' (context-free, cheap; the default), 'fitted' (fitted in context) or 'path' (every token along its "
-                   "own path; exact at layer 1, the slowest per sweep)")
+    p.add_argument('--shortlist', choices=('path', 'proxy'), default='path', help="deeper encoder layers' shortlist per position: "
+                   "'path' (every token along its own path through the layers below; the default) or 'proxy' (context-free, cheaper "
+                   "per sweep, weaker)")
     p.add_argument('--progress', action='store_true', help='report each sweep on stderr')
 
 def _text_inputs(args):

@@ -8,13 +8,15 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 _STATE = {}
 
-def _init(model_path):
+def _init(model_path, layers):
     import torch
     torch.set_num_threads(1)
     from attn_unmask.models import load_model
+    from attn_unmask.text import prepare_text
     _STATE['model'] = load_model(model_path)
+    prepare_text(*_STATE['model'], layers)      # the per-model tables, so that each job's time is its search alone
 
-def _job(sentence, layer, max_seconds, shortlist='proxy'):
+def _job(sentence, layer, max_seconds, shortlist='path'):
     from attn_unmask.models import attention_maps
     from attn_unmask.text import recover_text
     model, tok = _STATE['model']
@@ -29,7 +31,7 @@ def main(argv=None):
     p.add_argument('--sentences', required=True); p.add_argument('--out', required=True)
     p.add_argument('--layers', default='0-5'); p.add_argument('--workers', type=int, default=os.cpu_count())
     p.add_argument('--model', default='all-MiniLM-L6-v2'); p.add_argument('--max-seconds', type=float, default=120.)
-    p.add_argument('--shortlist', default='proxy', choices=('proxy', 'fitted', 'path'), help="the deep layers' shortlist (recover_text's shortlist)")
+    p.add_argument('--shortlist', default='path', choices=('path', 'proxy'), help="the deep layers' shortlist (recover_text's shortlist)")
     a = p.parse_args(argv)
     lo, _, hi = a.layers.partition('-'); layers = list(range(int(lo), int(hi or lo) + 1))
     sentences = [s.strip() for s in open(a.sentences) if s.strip()]
@@ -40,7 +42,7 @@ def main(argv=None):
     print(f"{len(jobs)} jobs ({len(done)} already done), {a.workers} workers, cpu count {os.cpu_count()}, "
           f"load {os.getloadavg()[0]:.1f}", flush=True)
     t0 = time.time()
-    with ProcessPoolExecutor(a.workers, initializer=_init, initargs=(a.model,)) as pool, open(a.out, 'a') as out:
+    with ProcessPoolExecutor(a.workers, initializer=_init, initargs=(a.model, layers)) as pool, open(a.out, 'a') as out:
         futs = [pool.submit(_job, s, l, a.max_seconds, a.shortlist) for s, l in jobs]
         for f in as_completed(futs):
             r = f.result(); out.write(json.dumps(r) + '\n'); out.flush()

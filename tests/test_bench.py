@@ -42,7 +42,7 @@ def test_committed_results_file_is_complete():
     for key in ("device_name", "torch", "threads", "date", "load_before"): assert res["meta"][key], key
     for key in ("gradient_hvp", "dense_hessian", "recovery", "auto_scaling", "gflops", "growth", "text", "ratios", "targets"):
         assert key in res, key
-    assert "skipped" in res["text"] or {r["layer"] for r in res["text"]["layers"]} == {0, 1}
+    assert {r["layer"] for r in res["text"]["layers"]} == {0, 1, 3, 5}       # measured where the model is installed
     assert all(set(t) == {"name", "target", "measured", "met"} for t in res["targets"])
 
 
