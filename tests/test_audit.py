@@ -49,6 +49,12 @@ def stored(out):
     return dict(rows), dup
 
 
+def stored_so_far(out) -> int:
+    "How many jobs a running audit has stored: 0 until its store exists with its table (sqlite creates the file first)."
+    try: return len(stored(out)[0]) if (out / "audit.sqlite").exists() else 0
+    except sqlite3.OperationalError: return 0
+
+
 def test_tiny_sentences_are_in_vocabulary(tiny):
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(tiny)
@@ -121,7 +127,7 @@ def test_killed_halfway_then_resumed_has_every_job_once(tiny, tmp_path, sig, wor
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and proc.poll() is None:
-            if (out / "audit.sqlite").exists() and len(stored(out)[0]) >= 8: break
+            if stored_so_far(out) >= 8: break
             time.sleep(0.05)
         children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout.split()
         proc.send_signal(sig)
