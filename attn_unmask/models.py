@@ -341,7 +341,7 @@ class OwnPaths:
         self.inputs = x[0].detach().to(self.work)
         self.held = [t[0].detach().to(self.work) for t in layer_in]
         self.offsets = _embedding_offsets(model, self.ids[0], self.mask[0]).to(self.work)   # (n, d_e) position and type terms
-        self._weights = {}
+        self._weights, self._kv = {}, {}
 
     def __call__(self, position, candidates=None, *, chunk: int = 4096, dtype=None) -> torch.Tensor:
         """Layer inputs at `position` (an int: `(M, d)`; a list: the candidate at all of them at once, `(M, g, d)`) for each candidate
@@ -373,10 +373,11 @@ class OwnPaths:
         with torch.no_grad():
             ctx_kv = []                      # the other real positions' keys and values per layer, held
             for k in range(self.layer):
-                mod = _layer_module(self.model, k)
-                _, k_, v_ = (_get(mod, p) for p in fam.path[:3])
-                ctx = self.held[k][keep.to(dev)]
-                ctx_kv.append((lin(k_, ctx).unflatten(-1, (h, -1)), lin(v_, ctx).unflatten(-1, (h, -1))))
+                if (k, mm) not in self._kv:      # every position's, once per sequence and type; each call keeps its context's
+                    mod = _layer_module(self.model, k)
+                    _, k_, v_ = (_get(mod, p) for p in fam.path[:3])
+                    self._kv[k, mm] = (lin(k_, self.held[k]).unflatten(-1, (h, -1)), lin(v_, self.held[k]).unflatten(-1, (h, -1)))
+                ctx_kv.append(tuple(t[keep.to(dev)] for t in self._kv[k, mm]))
             for s in range(0, len(cand), step):
                 x = ln(emb.LayerNorm, cast(E[cand[s:s + step].to(dev)])[:, None] + offset)       # (M, g, d)
                 if fam.name == 'albert': x = lin(base.encoder.embedding_hidden_mapping_in, x)

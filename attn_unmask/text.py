@@ -508,11 +508,12 @@ def _path_shortlist(run, model, layer, proxy, X, i, L, w, top_k, g, hard, coords
     recomputed: the own paths of `probes` random tokens (and the current one) fit `contextual_fit` over the context-free table's
     principal coordinates `coords` (`_table_coordinates`), whose proxy ranking keeps `keep` tokens; those, the current token and the `hard` tokens (`_hard_tokens`: the ones such a fit predicts worst) are
     recomputed along their own paths and ranked by the proxy over them; the top_k come back. `X`: the current ids' attention
-    inputs. The own paths' products run in bfloat16 where that is faster (`ranking_dtype`). None for the families whose own paths
+    inputs (default: those of the own paths' forward, which computes them anyway). The own paths' products run in bfloat16 where that is faster (`ranking_dtype`). None for the families whose own paths
     are not read."""
     T = run.T
     paths = own_paths(model, T.layout(run.ids[None])[0], layer, attention_mask=T.attention_mask(visible)[0])
     if paths is None: return None
+    if X is None: X = paths.inputs[T.idx].float()
     p, cur = int(T.idx[i]), run.ids[i:i + 1]
     V = proxy.table.shape[0]
     fast = ranking_dtype(paths.dev)
@@ -624,10 +625,10 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
     hard = _hard_tokens(model, layer, proxy, *proxy.context) if shortlist == 'path' else None
     coords = _table_coordinates(model, layer, proxy.table, proxy.context) if shortlist == 'path' else None
     def short_at(i, wi, visible=None):
-        X = inputs(visible=visible)
-        got = _path_shortlist(run, model, layer, proxy, X, i, L, wi, top_k, g, hard, coords, visible) if shortlist == 'path' else None
-        if got is not None: return got
-        with torch.no_grad(): ll = proxy.log_losses(X, run.ids, L, wi, i)
+        if shortlist == 'path':
+            got = _path_shortlist(run, model, layer, proxy, None, i, L, wi, top_k, g, hard, coords, visible)
+            if got is not None: return got
+        with torch.no_grad(): ll = proxy.log_losses(inputs(visible=visible), run.ids, L, wi, i)
         return torch.topk(ll, min(top_k, len(ll)), largest=False).indices
     for restart in range(restarts + 1):
         run.base, run.out_of_budget = len(run.history), False            # max_sweeps counts per reading
@@ -826,6 +827,7 @@ def prepare_text(model, tokenizer=None, layers=(0,), *, assume_special: bool = T
     """Build ahead of time what `recover_text` computes once per model and layer (the layer-0 candidate tables; deeper, the
     context-free `token_table` and the own-path cascade's hard tokens) and cache it, so that the first sentence's time is its search
     alone. Returns the seconds it took (nothing to do the second time)."""
+    if shortlist not in ('proxy', 'path'): raise ValueError(f"shortlist must be 'path' or 'proxy'; got {shortlist!r}")
     t0 = time.perf_counter()
     prefix, suffix = special_tokens(tokenizer) if assume_special else ((), ())
     for layer in layers:
