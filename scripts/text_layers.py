@@ -8,13 +8,13 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 _STATE = {}
 
-def _init(model_path, layers):
+def _init(model_path, layers, shortlist):
     import torch
     torch.set_num_threads(1)
     from attn_unmask.models import load_model
     from attn_unmask.text import prepare_text
     _STATE['model'] = load_model(model_path)
-    prepare_text(*_STATE['model'], layers)      # the per-model tables, so that each job's time is its search alone
+    prepare_text(*_STATE['model'], layers, shortlist=shortlist)   # the per-model tables, so that each job's time is its search alone
 
 def _job(sentence, layer, max_seconds, shortlist='path'):
     from attn_unmask.models import attention_maps
@@ -42,7 +42,7 @@ def main(argv=None):
     print(f"{len(jobs)} jobs ({len(done)} already done), {a.workers} workers, cpu count {os.cpu_count()}, "
           f"load {os.getloadavg()[0]:.1f}", flush=True)
     t0 = time.time()
-    with ProcessPoolExecutor(a.workers, initializer=_init, initargs=(a.model, layers)) as pool, open(a.out, 'a') as out:
+    with ProcessPoolExecutor(a.workers, initializer=_init, initargs=(a.model, layers, a.shortlist)) as pool, open(a.out, 'a') as out:
         futs = [pool.submit(_job, s, l, a.max_seconds, a.shortlist) for s, l in jobs]
         for f in as_completed(futs):
             r = f.result(); out.write(json.dumps(r) + '\n'); out.flush()
