@@ -4,16 +4,16 @@
 
 # %% ../nbs/14_models.ipynb #ec2035ee
 from __future__ import annotations
-import os, time
+import operator, os, time
 from dataclasses import dataclass
 import torch
 from .heads import biased_weights
 
 # %% auto #0
-__all__ = ['FAMILIES', 'MINILM_NAMES', 'Family', 'model_family', 'base_model', 'base_encoder', 'num_layers', 'run_to_layer',
-           'attention_maps', 'query_key', 'layer_weights', 'score_bias', 'embed', 'layer0_parts', 'position_terms',
-           'model_forward', 'load_minilm', 'load_model', 'tiny_model', 'OwnPaths', 'ranking_dtype', 'own_paths',
-           'path_inputs']
+__all__ = ['FAMILIES', 'MINILM_NAMES', 'Family', 'model_family', 'base_model', 'base_encoder', 'num_layers', 'check_layer',
+           'run_to_layer', 'attention_maps', 'query_key', 'layer_weights', 'score_bias', 'embed', 'layer0_parts',
+           'position_terms', 'model_forward', 'load_minilm', 'load_model', 'tiny_model', 'OwnPaths', 'ranking_dtype',
+           'own_paths', 'path_inputs']
 
 # %% ../nbs/14_models.ipynb #6ab2a3cf
 @dataclass(frozen=True)
@@ -77,6 +77,15 @@ def num_layers(model) -> int:
     "How many attention maps one forward produces (layers; ALBERT's shared layer counts once per use)."
     return base_model(model).config.num_hidden_layers
 
+def check_layer(model, layer) -> int:
+    "`layer` if the model has that attention layer, else a ValueError naming the range (every public entry point that takes a layer)."
+    L = num_layers(model)
+    try: index = operator.index(layer)              # ints, numpy and 0-d torch integers; not floats
+    except TypeError: index = None
+    if index is None or isinstance(layer, bool) or not 0 <= index < L:
+        raise ValueError(f"layer must be in 0..{L - 1} for this model, got {layer!r}")
+    return index
+
 # %% ../nbs/14_models.ipynb #0521e02d
 class _Stop(Exception): pass
 
@@ -118,8 +127,7 @@ def run_to_layer(model, input_ids=None, layer: int = 0, *, attention_mask=None, 
 def attention_maps(model, token_ids, *, layer: int, attention_mask=None) -> torch.Tensor:
     """Layer `layer`'s attention maps of one sequence (a list of ids: `(heads, n, n)`) or of a padded batch (2-d ids with the
     tokenizer's `attention_mask`: `(batch, heads, n, n)`), as the model computes them (its dtype and device; eval mode, no grad)."""
-    L = num_layers(model)
-    if not 0 <= layer < L: raise ValueError(f"layer must be in 0..{L - 1} for this model, got {layer}")
+    check_layer(model, layer)
     ids = torch.as_tensor(token_ids)
     if ids.dtype not in (torch.int32, torch.int64) or ids.ndim not in (1, 2) or ids.numel() == 0:
         raise ValueError(f"token_ids must be a non-empty list of ints or a 2-d batch of ints; got dtype {ids.dtype}, shape {tuple(ids.shape)}")
@@ -136,8 +144,7 @@ def attention_maps(model, token_ids, *, layer: int, attention_mask=None) -> torc
 # %% ../nbs/14_models.ipynb #bca72063
 def _layer_module(model, layer: int):
     fam, base = model_family(model), base_model(model)
-    L = num_layers(model)
-    if not 0 <= layer < L: raise ValueError(f"layer must be in 0..{L - 1} for this model, got {layer}")
+    check_layer(model, layer)
     if fam.name == 'albert':
         cfg = base.config
         if cfg.inner_group_num != 1: raise ValueError("ALBERT with inner_group_num != 1 is not supported")
