@@ -7,8 +7,8 @@ from __future__ import annotations
 import copy, math, sys, time, weakref
 from dataclasses import dataclass, field
 import torch
-from .models import (model_family, base_model, num_layers, run_to_layer, query_key, score_bias, layer0_parts, attention_maps,
-                                position_terms, own_paths, ranking_dtype)
+from .models import (model_family, base_model, run_to_layer, query_key, score_bias, layer0_parts, attention_maps,
+                                position_terms, own_paths, ranking_dtype, check_layer)
 
 # %% auto #0
 __all__ = ['STATUSES', 'Layer0Candidates', 'layer0_candidates', 'affine_log_losses', 'softmax_losses', 'TextRecovery',
@@ -607,10 +607,11 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
     """Deeper encoder layers. A reading grows the sentence one position at a time: the positions not yet read are hidden from the
     model (masked out like padding), so each new token is scored exactly on the block of positions read so far, in the context of
     those positions alone rather than of placeholders. Then sweeps visit every position, those with the largest residual first,
-    and move one token to the best of its shortlist (scored exactly with the model's forward; a move only when the loss drops);
-    repeated tokens also move together, then along their group's own paths (`_group_path_moves`). When nothing moves, the proxy
-    is read again around its best few tokens at the three worst positions; when that fails too, a new reading in another order
-    (right to left, then random orders), keeping the best. `shortlist`: 'path' (`_path_shortlist`) or 'proxy' (context-free)."""
+    and move one token to the best of its shortlist (scored exactly with the model's forward; a move only when the loss drops).
+    When nothing moves: one more sweep if some shortlists were reused (all fresh), then repeated tokens move together and along
+    their group's own paths (`_group_path_moves`), the proxy is read again around its best few tokens at the three worst
+    positions, and the windows around those positions are read again (`reread_windows`); when all that fails, a new reading in
+    another order (right to left, then random orders), keeping the best. `shortlist`: 'path' (`_path_shortlist`) or 'proxy' (context-free)."""
     T = run.T
     L, w = T.L.float(), T.w.float()
     def inputs(ids=None, visible=None):
@@ -630,38 +631,63 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
             if got is not None: return got
         with torch.no_grad(): ll = proxy.log_losses(inputs(visible=visible), run.ids, L, wi, i)
         return torch.topk(ll, min(top_k, len(ll)), largest=False).indices
+    def read_in(order, short=None):
+        """Read the positions of `order` in turn, each hidden from the model until it is read (those not in `order` are seen
+        throughout); returns how many changed. `short`: where to keep the shortlists."""
+        seen = torch.ones(len(run.ids), dtype=torch.bool)
+        seen[order] = False
+        changed = 0
+        for i in order:
+            seen[i] = True
+            block = T.w * (seen[:, None] & seen[None, :])
+            cands = torch.cat([short_at(i, block.float(), seen), tied(i, seen)]).unique()
+            if short is not None: short[i] = cands
+            seqs = run.ids.repeat(len(cands), 1); seqs[:, i] = cands
+            b = int(cands[T.losses(seqs, block, seen)[0].argmin()])
+            changed += b != int(run.ids[i]); run.ids[i] = b
+            if run.over(): break
+        return changed
+    def reread_windows(e, count: int = 3, half: int = 1) -> int:
+        """Read again, as at the start, the window of `half` positions either side of each of the `count` worst positions, the
+        rest of the sentence held and seen: a wrong run of tokens (a number or word split into other pieces) whose tokens
+        are each wrong alone, which one-position moves cannot mend. A window's reading is kept when it lowers the loss."""
+        moved, done = 0, set()
+        for c in sorted(run.free, key=lambda i: -float(e[i])):
+            if len(done) >= count or run.over() or run.exact(): break
+            window = [i for i in range(c - half, c + half + 1) if i in run.free]
+            if tuple(window) in done: continue
+            done.add(tuple(window))
+            before = (run.ids.clone(), run.log, run.err)
+            if read_in(window):
+                run.measure()
+                if run.log < before[1]: moved += 1; continue
+            run.ids, run.log, run.err = before
+        return moved
     for restart in range(restarts + 1):
         run.base, run.out_of_budget = len(run.history), False            # max_sweeps counts per reading
         order = list(run.free) if restart == 0 else run.free[::-1] if restart == 1 else \
             [run.free[j] for j in torch.randperm(len(run.free), generator=g).tolist()]
         run.ids = start.clone()
         short, at = {}, {}                # shortlists, and the ids at which a sweep computed them
-        if read:
-            seen = torch.ones(len(run.ids), dtype=torch.bool)
-            seen[run.free] = False
-            changed = 0
-            for i in order:
-                seen[i] = True
-                block = T.w * (seen[:, None] & seen[None, :])
-                short[i] = torch.cat([short_at(i, block.float(), seen), tied(i, seen)]).unique()
-                seqs = run.ids.repeat(len(short[i]), 1); seqs[:, i] = short[i]
-                b = int(short[i][T.losses(seqs, block, seen)[0].argmin()])
-                changed += b != int(run.ids[i]); run.ids[i] = b
-                if run.over(): break
-            run.record('read', changed)
+        if read: run.record('read', read_in(order, short))
         while not run.exact() and not run.over():
             R = T.residuals(T.maps(run.ids[None]))[0]
             e = (R ** 2).sum((0, 2)) + (R ** 2).sum((0, 1))
-            changed = 0
+            changed, reused = 0, 0
             for i in sorted(run.free, key=lambda i: -float(e[i])):
                 # a shortlist only has to contain the right token: it is computed again once two other positions have changed
-                if i not in at or int(((at[i] != run.ids) & (torch.arange(len(at[i])) != i)).sum()) > stale:
+                differs = int(((at[i] != run.ids) & (torch.arange(len(at[i])) != i)).sum()) if i in at else None
+                if differs is None or differs > stale:
                     short[i], at[i] = torch.cat([short_at(i, w), tied(i)]).unique(), run.ids.clone()
+                else: reused += differs > 0
                 seqs = run.ids.repeat(len(short[i]), 1); seqs[:, i] = short[i]
                 changed += run.try_exact(seqs)
                 if run.over() or run.exact(): break
             run.record(shortlist, changed, measure=False)
-            if changed or run.exact() or run.over() or run.group_moves(short): continue
+            if changed or run.exact() or run.over(): continue
+            if reused:                   # nothing moved, but some shortlists came from other ids: one more sweep, all fresh
+                at.clear(); continue
+            if run.group_moves(short): continue
             # a repeated token's candidates: the hard tokens and every position's shortlist (the whole vocabulary costs as many
             # own paths as the group has positions)
             pool = torch.cat([*([] if hard is None else [hard]), *short.values()])
@@ -682,6 +708,9 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
                 seqs = run.ids.repeat(len(cands), 1); seqs[:, i] = cands
                 changed += run.try_exact(seqs)
             run.record('hops', changed, measure=False)
+            if changed: continue
+            changed = reread_windows(e)
+            run.record('window', changed, measure=False)
             if not changed: break
         if best is None or run.log < best[0]: best = (run.log, run.err, run.ids.clone())
         if run.exact() or run.elapsed() > run.max_seconds: break
@@ -774,7 +803,7 @@ def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_
     the layers below, `OwnPaths`, exact at layer 1; recomputed for a fitted fraction of the vocabulary) or 'proxy' (a context-free
     table shifted by the current context: cheaper per sweep, much weaker below layer 2)."""
     fam = model_family(model)
-    if not 0 <= layer < num_layers(model): raise ValueError(f"layer must be in 0..{num_layers(model) - 1} for this model, got {layer}")
+    check_layer(model, layer)
     if shortlist not in ('proxy', 'path'): raise ValueError(f"shortlist must be 'path' or 'proxy'; got {shortlist!r}")
     if isinstance(attention_maps, (list, tuple)) and len(attention_maps) and not isinstance(attention_maps[0], (int, float)):
         masks = attention_mask if attention_mask is not None else [None] * len(attention_maps)
@@ -831,7 +860,7 @@ def prepare_text(model, tokenizer=None, layers=(0,), *, assume_special: bool = T
     t0 = time.perf_counter()
     prefix, suffix = special_tokens(tokenizer) if assume_special else ((), ())
     for layer in layers:
-        if not 0 <= layer < num_layers(model): raise ValueError(f"layer must be in 0..{num_layers(model) - 1} for this model, got {layer}")
+        check_layer(model, layer)
         if model_family(model).causal: continue
         if layer == 0 and layer0_parts(model) is not None: layer0_candidates(model); continue
         table = token_table(model, layer, prefix, suffix)
