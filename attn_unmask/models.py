@@ -127,7 +127,7 @@ def run_to_layer(model, input_ids=None, layer: int = 0, *, attention_mask=None, 
 def attention_maps(model, token_ids, *, layer: int, attention_mask=None) -> torch.Tensor:
     """Layer `layer`'s attention maps of one sequence (a list of ids: `(heads, n, n)`) or of a padded batch (2-d ids with the
     tokenizer's `attention_mask`: `(batch, heads, n, n)`), as the model computes them (its dtype and device; eval mode, no grad)."""
-    check_layer(model, layer)
+    layer = check_layer(model, layer)
     ids = torch.as_tensor(token_ids)
     if ids.dtype not in (torch.int32, torch.int64) or ids.ndim not in (1, 2) or ids.numel() == 0:
         raise ValueError(f"token_ids must be a non-empty list of ints or a 2-d batch of ints; got dtype {ids.dtype}, shape {tuple(ids.shape)}")
@@ -144,7 +144,7 @@ def attention_maps(model, token_ids, *, layer: int, attention_mask=None) -> torc
 # %% ../nbs/14_models.ipynb #bca72063
 def _layer_module(model, layer: int):
     fam, base = model_family(model), base_model(model)
-    check_layer(model, layer)
+    layer = check_layer(model, layer)
     if fam.name == 'albert':
         cfg = base.config
         if cfg.inner_group_num != 1: raise ValueError("ALBERT with inner_group_num != 1 is not supported")

@@ -803,7 +803,7 @@ def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_
     the layers below, `OwnPaths`, exact at layer 1; recomputed for a fitted fraction of the vocabulary) or 'proxy' (a context-free
     table shifted by the current context: cheaper per sweep, much weaker below layer 2)."""
     fam = model_family(model)
-    check_layer(model, layer)
+    layer = check_layer(model, layer)
     if shortlist not in ('proxy', 'path'): raise ValueError(f"shortlist must be 'path' or 'proxy'; got {shortlist!r}")
     if isinstance(attention_maps, (list, tuple)) and len(attention_maps) and not isinstance(attention_maps[0], (int, float)):
         masks = attention_mask if attention_mask is not None else [None] * len(attention_maps)
@@ -860,7 +860,7 @@ def prepare_text(model, tokenizer=None, layers=(0,), *, assume_special: bool = T
     t0 = time.perf_counter()
     prefix, suffix = special_tokens(tokenizer) if assume_special else ((), ())
     for layer in layers:
-        check_layer(model, layer)
+        layer = check_layer(model, layer)
         if model_family(model).causal: continue
         if layer == 0 and layer0_parts(model) is not None: layer0_candidates(model); continue
         table = token_table(model, layer, prefix, suffix)
