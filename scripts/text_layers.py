@@ -3,7 +3,8 @@
 One JSON line per (sentence, layer) as it finishes: tokens right, exact, status, attention error, seconds. It resumes: pairs
 already in --out are skipped. --misses-of EARLIER.jsonl runs only the pairs that EARLIER did not read exactly (e.g. again with a
 larger --max-seconds: the search is deterministic and its budget only stops it, so a pair read exactly within the smaller budget
-is read the same way within the larger one). The text chapter (nbs/15_text.ipynb) summarises the file. --model: a Hugging Face model
+is read the same way within the larger one). --pick LAYER:PREFIX (repeatable) runs only the sentences starting with PREFIX at
+LAYER, e.g. to check that claim on a few hits. The text chapter (nbs/15_text.ipynb) summarises the file. --model: a Hugging Face model
 directory or all-MiniLM-L6-v2 (the offline package)."""
 import argparse, json, os, sys, time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -34,6 +35,7 @@ def main(argv=None):
     p.add_argument('--layers', default='0-5'); p.add_argument('--workers', type=int, default=os.cpu_count())
     p.add_argument('--model', default='all-MiniLM-L6-v2'); p.add_argument('--max-seconds', type=float, default=120.)
     p.add_argument('--misses-of', help="a results file: run only its (sentence, layer) pairs that were not exact")
+    p.add_argument('--pick', action='append', help="LAYER:PREFIX: run only the sentences that start with PREFIX, at LAYER")
     p.add_argument('--shortlist', default='path', choices=('path', 'proxy'), help="the deep layers' shortlist (recover_text's shortlist)")
     a = p.parse_args(argv)
     lo, _, hi = a.layers.partition('-'); layers = list(range(int(lo), int(hi or lo) + 1))
@@ -44,8 +46,10 @@ def main(argv=None):
     if a.misses_of:
         misses = {(r['sentence'], r['layer']) for r in map(json.loads, open(a.misses_of)) if not r['exact']}
         sentences = [s for s in sentences if any((s, l) in misses for l in layers)]
+    picks = [(int(l), prefix) for l, _, prefix in (x.partition(':') for x in a.pick or ())]
     jobs = [(s, l) for l in sorted(layers, reverse=True) for s in sentences
-            if (s, l) not in done and (not a.misses_of or (s, l) in misses)]   # slow (deep) jobs first
+            if (s, l) not in done and (not a.misses_of or (s, l) in misses)
+            and (not picks or any(l == pl and s.startswith(prefix) for pl, prefix in picks))]   # slow (deep) jobs first
     print(f"{len(jobs)} jobs ({len(done)} already done), {a.workers} workers, cpu count {os.cpu_count()}, "
           f"load {os.getloadavg()[0]:.1f}", flush=True)
     t0 = time.time()
