@@ -183,6 +183,8 @@ def add_text_arguments(p: argparse.ArgumentParser):
     p.add_argument('--shortlist', choices=('path', 'proxy'), default='path', help="deeper encoder layers' shortlist per position: "
                    "'path' (every token along its own path through the layers below; the default) or 'proxy' (context-free, cheaper "
                    "per sweep, weaker)")
+    p.add_argument('--look-back', type=int, default=0, help="deeper layers: earlier positions read again after each new one in a "
+                   "reading (default 0; the text chapter measures 2)")
     p.add_argument('--progress', action='store_true', help='report each sweep on stderr')
 
 def _text_inputs(args):
@@ -190,6 +192,7 @@ def _text_inputs(args):
     if (args.sentence is None) == (args.attention is None):
         raise ValueError("give either a SENTENCE or --attention FILE (maps captured elsewhere), not both or neither")
     if args.max_sweeps < 1 or not args.max_seconds > 0: raise ValueError("--max-sweeps and --max-seconds must be positive")
+    if args.look_back < 0: raise ValueError(f"--look-back must be 0 or more, got {args.look_back}")
     model, tokenizer = load_model(args.model)
     if not 0 <= args.layer < num_layers(model):
         raise ValueError(f"--layer must be in 0..{num_layers(model) - 1} for this model, got {args.layer}")
@@ -206,7 +209,8 @@ def cmd_text(args) -> int:
     try: model, tokenizer, maps, ids = _text_inputs(args)
     except (ValueError, TypeError, ImportError) as e: print(f"attn-unmask text: {e}", file=sys.stderr); return 2
     try: res = recover_text(model, tokenizer, maps, layer=args.layer, assume_special=not args.no_special,
-                            max_sweeps=args.max_sweeps, max_seconds=args.max_seconds, shortlist=args.shortlist, progress=args.progress)
+                            max_sweeps=args.max_sweeps, max_seconds=args.max_seconds, shortlist=args.shortlist, look_back=args.look_back,
+                            progress=args.progress)
     except ValueError as e: print(f"attn-unmask text: {e}", file=sys.stderr); return 2
     results = res if isinstance(res, list) else [res]
     if ids is not None:

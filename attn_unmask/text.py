@@ -578,12 +578,13 @@ def _ties(T, free, threshold: float = 0.95) -> list:
     for i in free: groups.setdefault(root(i), []).append(i)
     return [g for g in groups.values() if len(g) > 1]
 
-def _group_path_moves(run, model, layer, proxy, inputs, L, w, top_k, pool=None, groups=()) -> int:
+def _group_path_moves(run, model, layer, proxy, inputs, L, w, top_k, pool=None, groups=(), chunk: int = 4096) -> int:
     """Moves that put one token at several positions at once, shortlisted along the group's own paths: for each group (every
     token held at several positions, and the `groups` given, e.g. `_ties`), the inputs there of every token of `pool` (default:
     the whole vocabulary; `OwnPaths` of the whole group, recomputed together), ranked by the proxy's loss with those rows replaced;
     its top_k are scored exactly with the token at every position of the group. A symmetric point ("well well well" for "go go go")
-    that one-position moves cannot leave. None when there is no group."""
+    that one-position moves cannot leave. The pool is ranked `chunk` tokens at a time, the budget checked between chunks (the
+    whole vocabulary takes tens of seconds on a CPU). None when there is no group."""
     T, moved = run.T, 0
     vals, counts = run.ids[run.free].unique(return_counts=True)
     same = [[i for i in run.free if int(run.ids[i]) == u] for u in vals[counts > 1].tolist()]
@@ -594,8 +595,13 @@ def _group_path_moves(run, model, layer, proxy, inputs, L, w, top_k, pool=None, 
         if run.over() or run.exact(): break
         paths = own_paths(model, T.layout(run.ids[None])[0], layer, attention_mask=T.mask[0])
         if paths is None: break
-        rows = paths([int(T.idx[i]) for i in where], pool, dtype=ranking_dtype(paths.dev))
-        with torch.no_grad(): ranked = proxy.replaced_log_losses(inputs(), rows.float(), where, L, w)
+        X, ranked = inputs(), []
+        for part in pool.split(chunk):
+            if run.over(): break
+            rows = paths([int(T.idx[i]) for i in where], part, dtype=ranking_dtype(paths.dev))
+            with torch.no_grad(): ranked.append(proxy.replaced_log_losses(X, rows.float(), where, L, w))
+        if run.over(): break
+        ranked = torch.cat(ranked)
         cand = pool[torch.topk(ranked, min(top_k, len(ranked)), largest=False).indices]
         cand = cand[(run.ids[where][None] != cand[:, None]).any(1)]           # not what the group already holds
         seqs = run.ids.repeat(len(cand), 1); seqs[:, where] = cand[:, None]
@@ -603,14 +609,15 @@ def _group_path_moves(run, model, layer, proxy, inputs, L, w, top_k, pool=None, 
     return moved
 
 def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, shortlist: str = 'path', read: bool = True,
-                 stale: int = 1):
+                 stale: int = 1, look_back: int = 0):
     """Deeper encoder layers. A reading grows the sentence one position at a time: the positions not yet read are hidden from the
     model (masked out like padding), so each new token is scored exactly on the block of positions read so far, in the context of
     those positions alone rather than of placeholders. Then sweeps visit every position, those with the largest residual first,
     and move one token to the best of its shortlist (scored exactly with the model's forward; a move only when the loss drops).
     When nothing moves: one more sweep if some shortlists were reused (all fresh), then repeated tokens move together and along
     their group's own paths (`_group_path_moves`), the proxy is read again around its best few tokens at the three worst
-    positions, and the windows around those positions are read again (`reread_windows`); when all that fails, a new reading in
+    positions, and the windows around those positions are read again (`reread_windows`), and last the group moves over the whole
+    vocabulary; when all that fails, a new reading in
     another order (right to left, then random orders), keeping the best. `shortlist`: 'path' (`_path_shortlist`) or 'proxy' (context-free)."""
     T = run.T
     L, w = T.L.float(), T.w.float()
@@ -633,20 +640,22 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
         return torch.topk(ll, min(top_k, len(ll)), largest=False).indices
     def read_in(order, short=None):
         """Read the positions of `order` in turn, each hidden from the model until it is read (those not in `order` are seen
-        throughout); returns how many changed. `short`: where to keep the shortlists."""
+        throughout), and after each the `look_back` positions read before it again, from their shortlists, with it seen (a first
+        word misread while almost nothing was seen is mended before the words after it are read in its context); returns how
+        many changed. `short`: where to keep the shortlists."""
         seen = torch.ones(len(run.ids), dtype=torch.bool)
         seen[order] = False
-        changed = 0
-        for i in order:
+        short, before = {} if short is None else short, run.ids.clone()
+        for k, i in enumerate(order):
             seen[i] = True
             block = T.w * (seen[:, None] & seen[None, :])
-            cands = torch.cat([short_at(i, block.float(), seen), tied(i, seen)]).unique()
-            if short is not None: short[i] = cands
-            seqs = run.ids.repeat(len(cands), 1); seqs[:, i] = cands
-            b = int(cands[T.losses(seqs, block, seen)[0].argmin()])
-            changed += b != int(run.ids[i]); run.ids[i] = b
+            short[i] = torch.cat([short_at(i, block.float(), seen), tied(i, seen)]).unique()
+            # this position, then the `look_back` read before it again from their shortlists, now in its context
+            for j in [i] + order[max(0, k - look_back):k]:
+                seqs = run.ids.repeat(len(short[j]), 1); seqs[:, j] = short[j]
+                run.ids[j] = int(short[j][T.losses(seqs, block, seen)[0].argmin()])
             if run.over(): break
-        return changed
+        return int((run.ids != before).sum())
     def reread_windows(e, count: int = 3, half: int = 1) -> int:
         """Read again, as at the start, the window of `half` positions either side of each of the `count` worst positions, the
         rest of the sentence held and seen: a wrong run of tokens (a number or word split into other pieces) whose tokens
@@ -711,7 +720,12 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
             if changed: continue
             changed = reread_windows(e)
             run.record('window', changed, measure=False)
-            if not changed: break
+            if changed: continue
+            # last, before another reading: the group moves over the whole vocabulary (a repeated word that is in no position's
+            # shortlist, e.g. 'buffalo' at 'grand grand grand ...': tens of seconds on a CPU, so only where all else failed)
+            moved = _group_path_moves(run, model, layer, proxy, inputs, L, w, top_k, None, ties)
+            if moved is not None: run.record('group vocabulary', moved, measure=False)
+            if not moved: break
         if best is None or run.log < best[0]: best = (run.log, run.err, run.ids.clone())
         if run.exact() or run.elapsed() > run.max_seconds: break
     run.log, run.err, run.ids = best
@@ -789,7 +803,7 @@ def _decode(tokenizer, ids):
     return tokenizer.decode(ids, skip_special_tokens=True), tokenizer.convert_ids_to_tokens(ids)
 
 def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_mask=None, assume_special: bool = True,
-                 max_sweeps: int = 20, max_seconds: float = 300., top_k: int = 32, restarts: int = 8, shortlist: str = 'path',
+                 max_sweeps: int = 20, max_seconds: float = 300., top_k: int = 32, restarts: int = 8, shortlist: str = 'path', look_back: int = 0,
                  tolerance: float | None = None,
                  fail_error: float = 0.25, min_entry: float | None = None, polish_sweeps: int = 4,
                  chunk: int = 256, progress: bool = False):
@@ -801,14 +815,16 @@ def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_
     `max_sweeps` sweeps or `max_seconds`; its `status` says which (see `TextRecovery`). `tokenizer` may be None (ids only).
     `shortlist`: how deeper encoder layers shortlist tokens per position, 'path' (every token's input along its own path through
     the layers below, `OwnPaths`, exact at layer 1; recomputed for a fitted fraction of the vocabulary) or 'proxy' (a context-free
-    table shifted by the current context: cheaper per sweep, much weaker below layer 2)."""
+    table shifted by the current context: cheaper per sweep, much weaker below layer 2). `look_back`: in the deeper layers' readings,
+    how many earlier positions are read again after each new one (0: none; see the chapter's measurement of 2)."""
     fam = model_family(model)
     layer = check_layer(model, layer)
     if shortlist not in ('proxy', 'path'): raise ValueError(f"shortlist must be 'path' or 'proxy'; got {shortlist!r}")
+    if not isinstance(look_back, int) or look_back < 0: raise ValueError(f"look_back must be a non-negative int; got {look_back!r}")
     if isinstance(attention_maps, (list, tuple)) and len(attention_maps) and not isinstance(attention_maps[0], (int, float)):
         masks = attention_mask if attention_mask is not None else [None] * len(attention_maps)
         kw = dict(layer=layer, assume_special=assume_special, max_sweeps=max_sweeps, max_seconds=max_seconds, top_k=top_k, restarts=restarts,
-                  shortlist=shortlist, tolerance=tolerance, fail_error=fail_error, min_entry=min_entry, polish_sweeps=polish_sweeps,
+                  shortlist=shortlist, look_back=look_back, tolerance=tolerance, fail_error=fail_error, min_entry=min_entry, polish_sweeps=polish_sweeps,
                   chunk=chunk, progress=progress)
         return [recover_text(model, tokenizer, a, attention_mask=mk, **kw) for a, mk in zip(attention_maps, masks)]
     dtype = torch.as_tensor(attention_maps).dtype
@@ -842,7 +858,7 @@ def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_
             table = token_table(model, layer, prefix, suffix)
             bias = score_bias(model, T.n)
             proxy = _Proxy(model, layer, table, None if bias is None else bias[:, T.idx][:, :, T.idx].float(), (prefix, suffix))
-            _deep_search(run, model, layer, proxy, top_k, restarts, shortlist=shortlist)
+            _deep_search(run, model, layer, proxy, top_k, restarts, shortlist=shortlist, look_back=look_back)
         run.log, run.err = (float(x[0]) for x in T.losses(run.ids[None]))
         status = ('exact' if run.exact() else 'failed' if run.err > fail_error else 'budget' if run.out_of_budget else 'approximate')
         ids_l = run.ids.tolist()

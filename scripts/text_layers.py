@@ -1,6 +1,7 @@
 """The text attack on every layer of a model, sentence by sentence, in a pool of worker processes (one torch thread each):
     python scripts/text_layers.py --sentences benchmarks/text-sentences.txt --layers 0-5 --workers 16 --out results.jsonl
-One JSON line per (sentence, layer) as it finishes: tokens right, exact, status, attention error, seconds. It resumes: pairs
+One JSON line per (sentence, layer) as it finishes: tokens right, exact, status, attention error, seconds, sweeps, how many readings
+the search began and the tokens each of its whole-vocabulary group moves changed. It resumes: pairs
 already in --out are skipped. --misses-of EARLIER.jsonl runs only the pairs that EARLIER did not read exactly (e.g. again with a
 larger --max-seconds: the search is deterministic and its budget only stops it, so a pair read exactly within the smaller budget
 is read the same way within the larger one). --pick LAYER:PREFIX (repeatable) runs only the sentences starting with PREFIX at
@@ -19,15 +20,17 @@ def _init(model_path, layers, shortlist):
     _STATE['model'] = load_model(model_path)
     prepare_text(*_STATE['model'], layers, shortlist=shortlist)   # the per-model tables, so that each job's time is its search alone
 
-def _job(sentence, layer, max_seconds, shortlist='path'):
+def _job(sentence, layer, max_seconds, shortlist='path', look_back=0):
     from attn_unmask.models import attention_maps
     from attn_unmask.text import recover_text
     model, tok = _STATE['model']
     ids = tok(sentence).input_ids
-    r = recover_text(model, tok, attention_maps(model, ids, layer=layer), layer=layer, max_seconds=max_seconds, shortlist=shortlist)
+    r = recover_text(model, tok, attention_maps(model, ids, layer=layer), layer=layer, max_seconds=max_seconds, shortlist=shortlist,
+                     look_back=look_back)
     return dict(sentence=sentence, layer=layer, n=len(ids), right=sum(a == b for a, b in zip(r.token_ids, ids)),
-                exact=r.token_ids == ids, status=r.status, attention_error=r.attention_error, seconds=r.seconds,
-                sweeps=r.sweeps, method=r.method, text=r.text)
+                exact=r.token_ids == ids, look_back=look_back, status=r.status, attention_error=r.attention_error, seconds=r.seconds,
+                sweeps=r.sweeps, method=r.method, text=r.text, readings=sum(h['phase'] == 'read' for h in r.history),
+                vocabulary_moves=[h['changed'] for h in r.history if h['phase'] == 'group vocabulary'])
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -37,6 +40,7 @@ def main(argv=None):
     p.add_argument('--misses-of', help="a results file: run only its (sentence, layer) pairs that were not exact")
     p.add_argument('--pick', action='append', help="LAYER:PREFIX: run only the sentences that start with PREFIX, at LAYER")
     p.add_argument('--shortlist', default='path', choices=('path', 'proxy'), help="the deep layers' shortlist (recover_text's shortlist)")
+    p.add_argument('--look-back', type=int, default=0, help="recover_text's look_back (earlier positions read again in a reading)")
     a = p.parse_args(argv)
     lo, _, hi = a.layers.partition('-'); layers = list(range(int(lo), int(hi or lo) + 1))
     sentences = [s.strip() for s in open(a.sentences) if s.strip()]
@@ -54,7 +58,7 @@ def main(argv=None):
           f"load {os.getloadavg()[0]:.1f}", flush=True)
     t0 = time.time()
     with ProcessPoolExecutor(a.workers, initializer=_init, initargs=(a.model, layers, a.shortlist)) as pool, open(a.out, 'a') as out:
-        futs = [pool.submit(_job, s, l, a.max_seconds, a.shortlist) for s, l in jobs]
+        futs = [pool.submit(_job, s, l, a.max_seconds, a.shortlist, a.look_back) for s, l in jobs]
         for f in as_completed(futs):
             r = f.result(); out.write(json.dumps(r) + '\n'); out.flush()
             print(f"[{time.time() - t0:6.0f} s] layer {r['layer']} {r['right']}/{r['n']} {r['status']} {r['seconds']:.0f} s", flush=True)
