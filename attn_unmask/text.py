@@ -640,9 +640,10 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
         return torch.topk(ll, min(top_k, len(ll)), largest=False).indices
     def read_in(order, short=None):
         """Read the positions of `order` in turn, each hidden from the model until it is read (those not in `order` are seen
-        throughout), and after each the `look_back` positions read before it again, from their shortlists, with it seen (a first
-        word misread while almost nothing was seen is mended before the words after it are read in its context); returns how
-        many changed. `short`: where to keep the shortlists."""
+        throughout), and after each the `look_back` positions read before it again, from their shortlists, with it seen (a word
+        misread while little was seen can be mended before later words are read in its context; at layer 5 long readings are
+        wrong nearly everywhere, so this mends some, not all: the chapter measures it); returns how many changed. `short`: where
+        to keep the shortlists."""
         seen = torch.ones(len(run.ids), dtype=torch.bool)
         seen[order] = False
         short, before = {} if short is None else short, run.ids.clone()
