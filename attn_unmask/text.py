@@ -609,16 +609,18 @@ def _group_path_moves(run, model, layer, proxy, inputs, L, w, top_k, pool=None, 
     return moved
 
 def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, shortlist: str = 'path', read: bool = True,
-                 stale: int = 1, look_back: int = 0):
+                 stale: int = 1, look_back: int = 0, kicks: int = 2):
     """Deeper encoder layers. A reading grows the sentence one position at a time: the positions not yet read are hidden from the
     model (masked out like padding), so each new token is scored exactly on the block of positions read so far, in the context of
     those positions alone rather than of placeholders. Then sweeps visit every position, those with the largest residual first,
     and move one token to the best of its shortlist (scored exactly with the model's forward; a move only when the loss drops).
     When nothing moves: one more sweep if some shortlists were reused (all fresh), then repeated tokens move together and along
     their group's own paths (`_group_path_moves`), the proxy is read again around its best few tokens at the three worst
-    positions, and the windows around those positions are read again (`reread_windows`), and last the group moves over the whole
-    vocabulary; when all that fails, a new reading in
-    another order (right to left, then random orders), keeping the best. `shortlist`: 'path' (`_path_shortlist`) or 'proxy' (context-free)."""
+    positions, and the windows around those positions are read again (`reread_windows`); then a kick: every position at once to
+    the first token of its shortlist, which raises the loss but leaves a point where the wrong tokens had adapted to each other,
+    and the sweeps go on from there (at most `kicks` a reading, the best point kept); last the group moves over the whole
+    vocabulary; when all that fails, a new reading in another order (right to left, then random orders), keeping the best.
+    `shortlist`: 'path' (`_path_shortlist`) or 'proxy' (context-free)."""
     T = run.T
     L, w = T.L.float(), T.w.float()
     def inputs(ids=None, visible=None):
@@ -678,7 +680,8 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
         order = list(run.free) if restart == 0 else run.free[::-1] if restart == 1 else \
             [run.free[j] for j in torch.randperm(len(run.free), generator=g).tolist()]
         run.ids = start.clone()
-        short, at = {}, {}                # shortlists, and the ids at which a sweep computed them
+        # shortlists, the ids at which a sweep computed them, and the first token of each (the kick's)
+        short, at, first, kicked = {}, {}, {}, 0
         if read: run.record('read', read_in(order, short))
         while not run.exact() and not run.over():
             R = T.residuals(T.maps(run.ids[None]))[0]
@@ -688,7 +691,9 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
                 # a shortlist only has to contain the right token: it is computed again once two other positions have changed
                 differs = int(((at[i] != run.ids) & (torch.arange(len(at[i])) != i)).sum()) if i in at else None
                 if differs is None or differs > stale:
-                    short[i], at[i] = torch.cat([short_at(i, w), tied(i)]).unique(), run.ids.clone()
+                    ranked = short_at(i, w)
+                    first[i] = int(ranked[0])
+                    short[i], at[i] = torch.cat([ranked, tied(i)]).unique(), run.ids.clone()
                 else: reused += differs > 0
                 seqs = run.ids.repeat(len(short[i]), 1); seqs[:, i] = short[i]
                 changed += run.try_exact(seqs)
@@ -722,6 +727,15 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
             changed = reread_windows(e)
             run.record('window', changed, measure=False)
             if changed: continue
+            # a kick: at a stall the sweeps' shortlists are fresh at the current ids; every position takes its first token at once
+            # (a worse point, often: where the tokens were wrong together; the sweeps go on from there and the best point is kept)
+            if kicked < kicks:
+                jump = run.ids.clone()
+                for i, t in first.items(): jump[i] = t
+                if not torch.equal(jump, run.ids):
+                    if best is None or run.log < best[0]: best = (run.log, run.err, run.ids.clone())
+                    changed, run.ids, kicked = int((jump != run.ids).sum()), jump, kicked + 1
+                    at.clear(); run.record('kick', changed); continue
             # last, before another reading: the group moves over the whole vocabulary (a repeated word that is in no position's
             # shortlist, e.g. 'buffalo' at 'grand grand grand ...': tens of seconds on a CPU, so only where all else failed)
             moved = _group_path_moves(run, model, layer, proxy, inputs, L, w, top_k, None, ties)

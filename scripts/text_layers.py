@@ -1,7 +1,7 @@
 """The text attack on every layer of a model, sentence by sentence, in a pool of worker processes (one torch thread each):
     python scripts/text_layers.py --sentences benchmarks/text-sentences.txt --layers 0-5 --workers 16 --out results.jsonl
 One JSON line per (sentence, layer) as it finishes: tokens right, exact, status, attention error, seconds, sweeps, how many readings
-the search began and the tokens each of its whole-vocabulary group moves changed. It resumes: pairs
+the search began, the tokens each of its whole-vocabulary group moves changed and how many kicks it made. It resumes: pairs
 already in --out are skipped. --misses-of EARLIER.jsonl runs only the pairs that EARLIER did not read exactly (e.g. again with a
 larger --max-seconds: the search is deterministic and its budget only stops it, so a pair read exactly within the smaller budget
 is read the same way within the larger one). --pick LAYER:PREFIX (repeatable) runs only the sentences starting with PREFIX at
@@ -30,7 +30,8 @@ def _job(sentence, layer, max_seconds, shortlist='path', look_back=0):
     return dict(sentence=sentence, layer=layer, n=len(ids), right=sum(a == b for a, b in zip(r.token_ids, ids)),
                 exact=r.token_ids == ids, look_back=look_back, status=r.status, attention_error=r.attention_error, seconds=r.seconds,
                 sweeps=r.sweeps, method=r.method, text=r.text, readings=sum(h['phase'] == 'read' for h in r.history),
-                vocabulary_moves=[h['changed'] for h in r.history if h['phase'] == 'group vocabulary'])
+                vocabulary_moves=[h['changed'] for h in r.history if h['phase'] == 'group vocabulary'],
+                kicks=sum(h['phase'] == 'kick' for h in r.history))
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
