@@ -12,8 +12,8 @@ from .models import (model_family, base_model, run_to_layer, query_key, score_bi
 
 # %% auto #0
 __all__ = ['STATUSES', 'Layer0Candidates', 'layer0_candidates', 'affine_log_losses', 'softmax_losses', 'TextRecovery',
-           'default_tolerance', 'token_table', 'contextual_fit', 'contextual_table', 'special_tokens', 'recover_text',
-           'prepare_text', 'text_benchmark', 'summarize']
+           'default_tolerance', 'token_table', 'contextual_fit', 'contextual_table', 'creeping', 'special_tokens',
+           'recover_text', 'prepare_text', 'text_benchmark', 'summarize']
 
 # %% ../nbs/15_text.ipynb #d3f256d5
 class Layer0Candidates:
@@ -608,8 +608,14 @@ def _group_path_moves(run, model, layer, proxy, inputs, L, w, top_k, pool=None, 
         moved += run.try_exact(seqs)
     return moved
 
+def creeping(errors, sweeps: int = 2, drop: float = 0.1, far: float = 0.35) -> bool:
+    """Whether a reading is getting nowhere: after its sweeps' attention `errors` (one per sweep, in order), the last is still
+    above `far` and is less than `drop` (a fraction) below the error `sweeps` sweeps before it. Such a reading moves tokens at
+    every sweep, so it never stalls and never reaches the stall's moves or the next reading."""
+    return len(errors) > sweeps and errors[-1] > far and errors[-1] > (1 - drop) * errors[-1 - sweeps]
+
 def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, shortlist: str = 'path', read: bool = True,
-                 stale: int = 1, look_back: int = 0, kicks: int = 2):
+                 stale: int = 1, look_back: int = 0, kicks: int = 2, creep: bool = False):
     """Deeper encoder layers. A reading grows the sentence one position at a time: the positions not yet read are hidden from the
     model (masked out like padding), so each new token is scored exactly on the block of positions read so far, in the context of
     those positions alone rather than of placeholders. Then sweeps visit every position, those with the largest residual first,
@@ -620,6 +626,9 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
     the first token of its shortlist, which raises the loss but leaves a point where the wrong tokens had adapted to each other,
     and the sweeps go on from there (at most `kicks` a reading, the best point kept); last the group moves over the whole
     vocabulary; when all that fails, a new reading in another order (right to left, then random orders), keeping the best.
+    With `creep`, a reading that is `creeping` goes straight to the next reading: a long sentence misread from its first tokens
+    can creep at an attention error of 0.45 for its whole budget, each sweep moving a few tokens (an option: the chapter measures
+    it).
     `shortlist`: 'path' (`_path_shortlist`) or 'proxy' (context-free)."""
     T = run.T
     L, w = T.L.float(), T.w.float()
@@ -681,7 +690,7 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
             [run.free[j] for j in torch.randperm(len(run.free), generator=g).tolist()]
         run.ids = start.clone()
         # shortlists, the ids at which a sweep computed them, and the first token of each (the kick's)
-        short, at, first, kicked = {}, {}, {}, 0
+        short, at, first, kicked, errors = {}, {}, {}, 0, []
         if read: run.record('read', read_in(order, short))
         while not run.exact() and not run.over():
             R = T.residuals(T.maps(run.ids[None]))[0]
@@ -699,6 +708,9 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
                 changed += run.try_exact(seqs)
                 if run.over() or run.exact(): break
             run.record(shortlist, changed, measure=False)
+            errors.append(run.err)
+            if creep and not run.exact() and not run.over() and creeping(errors):
+                run.record('creep', 0, measure=False); break
             if changed or run.exact() or run.over(): continue
             if reused:                   # nothing moved, but some shortlists came from other ids: one more sweep, all fresh
                 at.clear(); continue
@@ -819,7 +831,7 @@ def _decode(tokenizer, ids):
 
 def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_mask=None, assume_special: bool = True,
                  max_sweeps: int = 20, max_seconds: float = 300., top_k: int = 32, restarts: int = 8, shortlist: str = 'path', look_back: int = 0,
-                 tolerance: float | None = None,
+                 kicks: int = 2, creep: bool = False, tolerance: float | None = None,
                  fail_error: float = 0.25, min_entry: float | None = None, polish_sweeps: int = 4,
                  chunk: int = 256, progress: bool = False):
     """Recover the tokens of a sequence from layer `layer`'s attention maps and the (public) model: `attention_maps` `(heads, n, n)`
@@ -831,15 +843,18 @@ def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_
     `shortlist`: how deeper encoder layers shortlist tokens per position, 'path' (every token's input along its own path through
     the layers below, `OwnPaths`, exact at layer 1; recomputed for a fitted fraction of the vocabulary) or 'proxy' (a context-free
     table shifted by the current context: cheaper per sweep, much weaker below layer 2). `look_back`: in the deeper layers' readings,
-    how many earlier positions are read again after each new one (0: none; see the chapter's measurement of 2)."""
+    how many earlier positions are read again after each new one (0: none; see the chapter's measurement of 2). `kicks`: how many
+    times a deeper layer's reading may kick at a stall (0: never); `creep`: whether a reading that is `creeping` is left for the
+    next one (off by default: the chapter measures it)."""
     fam = model_family(model)
     layer = check_layer(model, layer)
     if shortlist not in ('proxy', 'path'): raise ValueError(f"shortlist must be 'path' or 'proxy'; got {shortlist!r}")
     if not isinstance(look_back, int) or look_back < 0: raise ValueError(f"look_back must be a non-negative int; got {look_back!r}")
+    if not isinstance(kicks, int) or kicks < 0: raise ValueError(f"kicks must be a non-negative int; got {kicks!r}")
     if isinstance(attention_maps, (list, tuple)) and len(attention_maps) and not isinstance(attention_maps[0], (int, float)):
         masks = attention_mask if attention_mask is not None else [None] * len(attention_maps)
         kw = dict(layer=layer, assume_special=assume_special, max_sweeps=max_sweeps, max_seconds=max_seconds, top_k=top_k, restarts=restarts,
-                  shortlist=shortlist, look_back=look_back, tolerance=tolerance, fail_error=fail_error, min_entry=min_entry, polish_sweeps=polish_sweeps,
+                  shortlist=shortlist, look_back=look_back, kicks=kicks, creep=creep, tolerance=tolerance, fail_error=fail_error, min_entry=min_entry, polish_sweeps=polish_sweeps,
                   chunk=chunk, progress=progress)
         return [recover_text(model, tokenizer, a, attention_mask=mk, **kw) for a, mk in zip(attention_maps, masks)]
     dtype = torch.as_tensor(attention_maps).dtype
@@ -873,7 +888,8 @@ def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_
             table = token_table(model, layer, prefix, suffix)
             bias = score_bias(model, T.n)
             proxy = _Proxy(model, layer, table, None if bias is None else bias[:, T.idx][:, :, T.idx].float(), (prefix, suffix))
-            _deep_search(run, model, layer, proxy, top_k, restarts, shortlist=shortlist, look_back=look_back)
+            _deep_search(run, model, layer, proxy, top_k, restarts, shortlist=shortlist, look_back=look_back, kicks=kicks,
+                         creep=creep)
         run.log, run.err = (float(x[0]) for x in T.losses(run.ids[None]))
         status = ('exact' if run.exact() else 'failed' if run.err > fail_error else 'budget' if run.out_of_budget else 'approximate')
         ids_l = run.ids.tolist()

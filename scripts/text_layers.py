@@ -1,12 +1,13 @@
 """The text attack on every layer of a model, sentence by sentence, in a pool of worker processes (one torch thread each):
     python scripts/text_layers.py --sentences benchmarks/text-sentences.txt --layers 0-5 --workers 16 --out results.jsonl
 One JSON line per (sentence, layer) as it finishes: tokens right, exact, status, attention error, seconds, sweeps, how many readings
-the search began, the tokens each of its whole-vocabulary group moves changed and how many kicks it made. It resumes: pairs
-already in --out are skipped. --misses-of EARLIER.jsonl runs only the pairs that EARLIER did not read exactly (e.g. again with a
-larger --max-seconds: the search is deterministic and its budget only stops it, so a pair read exactly within the smaller budget
-is read the same way within the larger one). --pick LAYER:PREFIX (repeatable) runs only the sentences starting with PREFIX at
-LAYER, e.g. to check that claim on a few hits. The text chapter (nbs/15_text.ipynb) summarises the file. --model: a Hugging Face model
-directory or all-MiniLM-L6-v2 (the offline package)."""
+the search began, the tokens each of its whole-vocabulary group moves changed, how many kicks it made, how many readings it left
+as creeping, and its history (phase, tokens changed, attention error, seconds). It resumes: pairs already in --out are skipped.
+--misses-of EARLIER.jsonl runs only the pairs that EARLIER did not read exactly (e.g. again with a larger --max-seconds: the
+search is deterministic and its budget only stops it, so a pair read exactly within the smaller budget is read the same way within
+the larger one). --pick LAYER:PREFIX (repeatable) runs only the sentences starting with PREFIX at LAYER, e.g. to check that claim
+on a few hits. --kicks and --creep set recover_text's kicks and creep (to measure a run with or without them). The text chapter
+(nbs/15_text.ipynb) summarises the file. --model: a Hugging Face model directory or all-MiniLM-L6-v2 (the offline package)."""
 import argparse, json, os, sys, time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -20,18 +21,19 @@ def _init(model_path, layers, shortlist):
     _STATE['model'] = load_model(model_path)
     prepare_text(*_STATE['model'], layers, shortlist=shortlist)   # the per-model tables, so that each job's time is its search alone
 
-def _job(sentence, layer, max_seconds, shortlist='path', look_back=0):
+def _job(sentence, layer, max_seconds, shortlist='path', look_back=0, kicks=2, creep=False):
     from attn_unmask.models import attention_maps
     from attn_unmask.text import recover_text
     model, tok = _STATE['model']
     ids = tok(sentence).input_ids
     r = recover_text(model, tok, attention_maps(model, ids, layer=layer), layer=layer, max_seconds=max_seconds, shortlist=shortlist,
-                     look_back=look_back)
+                     look_back=look_back, kicks=kicks, creep=creep)
     return dict(sentence=sentence, layer=layer, n=len(ids), right=sum(a == b for a, b in zip(r.token_ids, ids)),
-                exact=r.token_ids == ids, look_back=look_back, status=r.status, attention_error=r.attention_error, seconds=r.seconds,
+                exact=r.token_ids == ids, look_back=look_back, creep=creep, status=r.status, attention_error=r.attention_error, seconds=r.seconds,
                 sweeps=r.sweeps, method=r.method, text=r.text, readings=sum(h['phase'] == 'read' for h in r.history),
                 vocabulary_moves=[h['changed'] for h in r.history if h['phase'] == 'group vocabulary'],
-                kicks=sum(h['phase'] == 'kick' for h in r.history))
+                kicks=sum(h['phase'] == 'kick' for h in r.history), creeps=sum(h['phase'] == 'creep' for h in r.history),
+                trace=[[h['phase'], h['changed'], round(h['attention_error'], 4), round(h['time'], 1)] for h in r.history])
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -42,6 +44,8 @@ def main(argv=None):
     p.add_argument('--pick', action='append', help="LAYER:PREFIX: run only the sentences that start with PREFIX, at LAYER")
     p.add_argument('--shortlist', default='path', choices=('path', 'proxy'), help="the deep layers' shortlist (recover_text's shortlist)")
     p.add_argument('--look-back', type=int, default=0, help="recover_text's look_back (earlier positions read again in a reading)")
+    p.add_argument('--kicks', type=int, default=2, help="recover_text's kicks (kicks a reading may make at a stall)")
+    p.add_argument('--creep', action='store_true', help="recover_text's creep=True (a creeping reading is left for the next)")
     a = p.parse_args(argv)
     lo, _, hi = a.layers.partition('-'); layers = list(range(int(lo), int(hi or lo) + 1))
     sentences = [s.strip() for s in open(a.sentences) if s.strip()]
@@ -59,7 +63,7 @@ def main(argv=None):
           f"load {os.getloadavg()[0]:.1f}", flush=True)
     t0 = time.time()
     with ProcessPoolExecutor(a.workers, initializer=_init, initargs=(a.model, layers, a.shortlist)) as pool, open(a.out, 'a') as out:
-        futs = [pool.submit(_job, s, l, a.max_seconds, a.shortlist, a.look_back) for s, l in jobs]
+        futs = [pool.submit(_job, s, l, a.max_seconds, a.shortlist, a.look_back, a.kicks, a.creep) for s, l in jobs]
         for f in as_completed(futs):
             r = f.result(); out.write(json.dumps(r) + '\n'); out.flush()
             print(f"[{time.time() - t0:6.0f} s] layer {r['layer']} {r['right']}/{r['n']} {r['status']} {r['seconds']:.0f} s", flush=True)
