@@ -12,7 +12,7 @@ from .core import attention, causal_mask, random_instance
 from .auto import recover, METHOD_NAMES as METHODS
 from .models import MINILM_NAMES, attention_maps, load_model, num_layers
 from .noise import perturb_attention
-from .text import recover_text
+from .text import known_prefix, recover_text
 
 # %% auto #0
 __all__ = ['SAVE_SUFFIXES', 'DEMO_OUT', 'load_array', 'save_array', 'check_output', 'cmd_recover', 'demo_runs', 'demo_figure',
@@ -185,6 +185,8 @@ def add_text_arguments(p: argparse.ArgumentParser):
                    "per sweep, weaker)")
     p.add_argument('--look-back', type=int, default=0, help="deeper layers: earlier positions read again after each new one in a "
                    "reading (default 0; the text chapter measures 2)")
+    p.add_argument('--known-prefix', metavar='TEXT', help="text the sentence is known to begin with (a template such as 'Call the "
+                   "clinic on'): its tokens are held fixed and the rest is read (recover_text's known)")
     p.add_argument('--progress', action='store_true', help='report each sweep on stderr')
 
 def _text_inputs(args):
@@ -210,6 +212,7 @@ def cmd_text(args) -> int:
     except (ValueError, TypeError, ImportError) as e: print(f"attn-unmask text: {e}", file=sys.stderr); return 2
     try: res = recover_text(model, tokenizer, maps, layer=args.layer, assume_special=not args.no_special,
                             max_sweeps=args.max_sweeps, max_seconds=args.max_seconds, shortlist=args.shortlist, look_back=args.look_back,
+                            known=known_prefix(tokenizer, args.known_prefix, not args.no_special) if args.known_prefix else None,
                             progress=args.progress)
     except ValueError as e: print(f"attn-unmask text: {e}", file=sys.stderr); return 2
     results = res if isinstance(res, list) else [res]

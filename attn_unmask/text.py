@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_text.ipynb #6da66556
 from __future__ import annotations
-import copy, math, sys, time, weakref
+import copy, math, operator, sys, time, weakref
 from dataclasses import dataclass, field
 import torch
 from .models import (model_family, base_model, run_to_layer, query_key, score_bias, layer0_parts, attention_maps,
@@ -13,7 +13,7 @@ from .models import (model_family, base_model, run_to_layer, query_key, score_bi
 # %% auto #0
 __all__ = ['STATUSES', 'Layer0Candidates', 'layer0_candidates', 'affine_log_losses', 'softmax_losses', 'TextRecovery',
            'default_tolerance', 'token_table', 'contextual_fit', 'contextual_table', 'creeping', 'special_tokens',
-           'recover_text', 'prepare_text', 'text_benchmark', 'summarize']
+           'known_prefix', 'recover_text', 'prepare_text', 'text_benchmark', 'summarize']
 
 # %% ../nbs/15_text.ipynb #d3f256d5
 class Layer0Candidates:
@@ -829,9 +829,41 @@ def _decode(tokenizer, ids):
     if tokenizer is None: return ' '.join(map(str, ids)), [str(i) for i in ids]
     return tokenizer.decode(ids, skip_special_tokens=True), tokenizer.convert_ids_to_tokens(ids)
 
+def _per_sequence(known, count: int) -> list:
+    "`recover_text`'s `known` for each of `count` sequences: None, one dict for all, or a list of one dict (or None) per sequence."
+    if known is None or isinstance(known, dict): return [known] * count
+    if isinstance(known, (list, tuple)) and len(known) == count: return list(known)
+    raise ValueError(f"known must be a dict {{position: token id}}, or a list of {count} such dicts (one per sequence); got {type(known).__name__}"
+                     + (f" of length {len(known)}" if isinstance(known, (list, tuple)) else ''))
+
+def _check_known(known, m: int, vocab: int) -> dict:
+    "The known tokens of one sequence of `m` real positions as `{int: int}`, or a ValueError naming the bad entry."
+    if known is None: return {}
+    if not isinstance(known, dict): raise ValueError(f"known must be a dict {{position: token id}}; got {type(known).__name__}")
+    def integer(x):                        # ints of any kind (numpy, a 0-d tensor), not bools or floats
+        if isinstance(x, bool): return None
+        try: return operator.index(x)
+        except TypeError: return None
+    out = {}
+    for p, t in known.items():
+        if integer(p) is None or not 0 <= integer(p) < m:
+            raise ValueError(f"known position {p!r} is not a real position of this sequence (0..{m - 1})")
+        if integer(t) is None or not 0 <= integer(t) < vocab:
+            raise ValueError(f"known token id {t!r} at position {p} is not in the model's vocabulary (0..{vocab - 1})")
+        out[integer(p)] = integer(t)
+    return out
+
+def known_prefix(tokenizer, text: str, assume_special: bool = True) -> dict:
+    """`recover_text`'s `known` for a sentence known to begin with `text` (a template: "Call the clinic on"): its tokens at the
+    positions after the special tokens the tokenizer puts first. `text` should end at a word boundary, where the tokenizer splits
+    the whole sentence the same way."""
+    ids = tokenizer(text, add_special_tokens=False).input_ids
+    start = len(special_tokens(tokenizer)[0]) if assume_special else 0
+    return {start + k: int(t) for k, t in enumerate(ids)}
+
 def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_mask=None, assume_special: bool = True,
                  max_sweeps: int = 20, max_seconds: float = 300., top_k: int = 32, restarts: int = 8, shortlist: str = 'path', look_back: int = 0,
-                 kicks: int = 2, creep: bool = False, tolerance: float | None = None,
+                 kicks: int = 2, creep: bool = False, known=None, tolerance: float | None = None,
                  fail_error: float = 0.25, min_entry: float | None = None, polish_sweeps: int = 4,
                  chunk: int = 256, progress: bool = False):
     """Recover the tokens of a sequence from layer `layer`'s attention maps and the (public) model: `attention_maps` `(heads, n, n)`
@@ -845,7 +877,9 @@ def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_
     table shifted by the current context: cheaper per sweep, much weaker below layer 2). `look_back`: in the deeper layers' readings,
     how many earlier positions are read again after each new one (0: none; see the chapter's measurement of 2). `kicks`: how many
     times a deeper layer's reading may kick at a stall (0: never); `creep`: whether a reading that is `creeping` is left for the
-    next one (off by default: the chapter measures it)."""
+    next one (off by default: the chapter measures it). `known`: tokens the attacker already knows, `{position: token id}` over the
+    real positions (0 is the first, e.g. [CLS]; `known_prefix` builds it from a known beginning of the text), held fixed as the
+    special tokens are; a batch or list takes one such dict per sequence, or one dict for all."""
     fam = model_family(model)
     layer = check_layer(model, layer)
     if shortlist not in ('proxy', 'path'): raise ValueError(f"shortlist must be 'path' or 'proxy'; got {shortlist!r}")
@@ -853,10 +887,11 @@ def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_
     if not isinstance(kicks, int) or kicks < 0: raise ValueError(f"kicks must be a non-negative int; got {kicks!r}")
     if isinstance(attention_maps, (list, tuple)) and len(attention_maps) and not isinstance(attention_maps[0], (int, float)):
         masks = attention_mask if attention_mask is not None else [None] * len(attention_maps)
+        knowns = _per_sequence(known, len(attention_maps))
         kw = dict(layer=layer, assume_special=assume_special, max_sweeps=max_sweeps, max_seconds=max_seconds, top_k=top_k, restarts=restarts,
                   shortlist=shortlist, look_back=look_back, kicks=kicks, creep=creep, tolerance=tolerance, fail_error=fail_error, min_entry=min_entry, polish_sweeps=polish_sweeps,
                   chunk=chunk, progress=progress)
-        return [recover_text(model, tokenizer, a, attention_mask=mk, **kw) for a, mk in zip(attention_maps, masks)]
+        return [recover_text(model, tokenizer, a, attention_mask=mk, known=kn, **kw) for a, mk, kn in zip(attention_maps, masks, knowns)]
     dtype = torch.as_tensor(attention_maps).dtype
     B = _check_maps(attention_maps, base_model(model).config.num_attention_heads)
     real = _real_positions(B, attention_mask)
@@ -866,6 +901,8 @@ def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_
     pad_id = next((x for x in (getattr(tokenizer, 'pad_token_id', None), cfg.pad_token_id) if x is not None), 0)
     init_id = next((x for x in (getattr(tokenizer, 'mask_token_id', None), getattr(tokenizer, 'unk_token_id', None)) if x is not None), 0)
     prefix, suffix = special_tokens(tokenizer) if assume_special else ((), ())
+    vocab = base_model(model).get_input_embeddings().weight.shape[0]
+    knowns = [_check_known(k, int(real[b].sum()), vocab) for b, k in enumerate(_per_sequence(known, B.shape[0]))]   # before any search
     out = []
     for b in range(B.shape[0]):
         t0 = time.perf_counter()
@@ -876,6 +913,7 @@ def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_
         fixed = {}
         if m >= len(prefix) + len(suffix):
             fixed = {**{i: t for i, t in enumerate(prefix)}, **{m - len(suffix) + i: t for i, t in enumerate(suffix)}}
+        fixed.update(knowns[b])
         for i, t in fixed.items(): ids[i] = t
         free = [i for i in range(m) if i not in fixed]
         run = _Run(T, ids, free, tol, max_sweeps, max_seconds, progress, t0)

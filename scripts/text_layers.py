@@ -6,7 +6,8 @@ as creeping, and its history (phase, tokens changed, attention error, seconds). 
 --misses-of EARLIER.jsonl runs only the pairs that EARLIER did not read exactly (e.g. again with a larger --max-seconds: the
 search is deterministic and its budget only stops it, so a pair read exactly within the smaller budget is read the same way within
 the larger one). --pick LAYER:PREFIX (repeatable) runs only the sentences starting with PREFIX at LAYER, e.g. to check that claim
-on a few hits. --kicks and --creep set recover_text's kicks and creep (to measure a run with or without them). The text chapter
+on a few hits. --kicks and --creep set recover_text's kicks and creep (to measure a run with or without them). --known K gives the
+search the sentence's first K tokens after the special ones (recover_text's known: an attacker who knows how the text begins). The text chapter
 (nbs/15_text.ipynb) summarises the file. --model: a Hugging Face model directory or all-MiniLM-L6-v2 (the offline package)."""
 import argparse, json, os, sys, time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -21,15 +22,16 @@ def _init(model_path, layers, shortlist):
     _STATE['model'] = load_model(model_path)
     prepare_text(*_STATE['model'], layers, shortlist=shortlist)   # the per-model tables, so that each job's time is its search alone
 
-def _job(sentence, layer, max_seconds, shortlist='path', look_back=0, kicks=2, creep=False):
+def _job(sentence, layer, max_seconds, shortlist='path', look_back=0, kicks=2, creep=False, known=0):
     from attn_unmask.models import attention_maps
-    from attn_unmask.text import recover_text
+    from attn_unmask.text import recover_text, special_tokens
     model, tok = _STATE['model']
     ids = tok(sentence).input_ids
+    start = len(special_tokens(tok)[0])
     r = recover_text(model, tok, attention_maps(model, ids, layer=layer), layer=layer, max_seconds=max_seconds, shortlist=shortlist,
-                     look_back=look_back, kicks=kicks, creep=creep)
+                     look_back=look_back, kicks=kicks, creep=creep, known={p: ids[p] for p in range(start, start + known)} or None)
     return dict(sentence=sentence, layer=layer, n=len(ids), right=sum(a == b for a, b in zip(r.token_ids, ids)),
-                exact=r.token_ids == ids, look_back=look_back, creep=creep, status=r.status, attention_error=r.attention_error, seconds=r.seconds,
+                exact=r.token_ids == ids, look_back=look_back, creep=creep, known=known, status=r.status, attention_error=r.attention_error, seconds=r.seconds,
                 sweeps=r.sweeps, method=r.method, text=r.text, readings=sum(h['phase'] == 'read' for h in r.history),
                 vocabulary_moves=[h['changed'] for h in r.history if h['phase'] == 'group vocabulary'],
                 kicks=sum(h['phase'] == 'kick' for h in r.history), creeps=sum(h['phase'] == 'creep' for h in r.history),
@@ -37,7 +39,7 @@ def _job(sentence, layer, max_seconds, shortlist='path', look_back=0, kicks=2, c
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--sentences', required=True); p.add_argument('--out', required=True)
+    p.add_argument('--sentences', required=True, nargs='+', help='one or more files, a sentence per line'); p.add_argument('--out', required=True)
     p.add_argument('--layers', default='0-5'); p.add_argument('--workers', type=int, default=os.cpu_count())
     p.add_argument('--model', default='all-MiniLM-L6-v2'); p.add_argument('--max-seconds', type=float, default=120.)
     p.add_argument('--misses-of', help="a results file: run only its (sentence, layer) pairs that were not exact")
@@ -46,9 +48,10 @@ def main(argv=None):
     p.add_argument('--look-back', type=int, default=0, help="recover_text's look_back (earlier positions read again in a reading)")
     p.add_argument('--kicks', type=int, default=2, help="recover_text's kicks (kicks a reading may make at a stall)")
     p.add_argument('--creep', action='store_true', help="recover_text's creep=True (a creeping reading is left for the next)")
+    p.add_argument('--known', type=int, default=0, help="the first K tokens after the special ones are given (recover_text's known)")
     a = p.parse_args(argv)
     lo, _, hi = a.layers.partition('-'); layers = list(range(int(lo), int(hi or lo) + 1))
-    sentences = [s.strip() for s in open(a.sentences) if s.strip()]
+    sentences = list(dict.fromkeys(s.strip() for f in a.sentences for s in open(f) if s.strip()))
     done = set()
     if os.path.exists(a.out):
         for line in open(a.out): r = json.loads(line); done.add((r['sentence'], r['layer']))
@@ -63,7 +66,7 @@ def main(argv=None):
           f"load {os.getloadavg()[0]:.1f}", flush=True)
     t0 = time.time()
     with ProcessPoolExecutor(a.workers, initializer=_init, initargs=(a.model, layers, a.shortlist)) as pool, open(a.out, 'a') as out:
-        futs = [pool.submit(_job, s, l, a.max_seconds, a.shortlist, a.look_back, a.kicks, a.creep) for s, l in jobs]
+        futs = [pool.submit(_job, s, l, a.max_seconds, a.shortlist, a.look_back, a.kicks, a.creep, a.known) for s, l in jobs]
         for f in as_completed(futs):
             r = f.result(); out.write(json.dumps(r) + '\n'); out.flush()
             print(f"[{time.time() - t0:6.0f} s] layer {r['layer']} {r['right']}/{r['n']} {r['status']} {r['seconds']:.0f} s", flush=True)

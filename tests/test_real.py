@@ -96,3 +96,19 @@ def test_recover_text_round_trip(minilm):
     assert res.token_ids == ids
     assert res.text == tok.decode(ids, skip_special_tokens=True)
     assert res.attention_error < 1e-5
+
+
+def test_recover_text_holds_known_tokens(minilm):
+    "Known tokens are held fixed, right or wrong; a wrong one leaves maps no reading reproduces, and the status says so."
+    from attn_unmask.text import recover_text, known_prefix; from attn_unmask.models import model_forward
+    model, tok = minilm
+    ids = tok("Priya Nair, card 4929 1827 3345, owes 312 pounds.").input_ids
+    maps = model_forward(model, ids)[0][0]
+    known = known_prefix(tok, "Priya Nair,")
+    assert known == {1 + k: t for k, t in enumerate(tok("Priya Nair,", add_special_tokens=False).input_ids)}
+    assert recover_text(model, tok, maps, known=known).token_ids == ids
+    wrong = tok.convert_tokens_to_ids('omar')
+    res = recover_text(model, tok, maps, known={1: wrong}, max_seconds=60)
+    assert res.token_ids[1] == wrong and res.status != 'exact' and res.attention_error > 1e-3
+    with pytest.raises(ValueError, match='known position 99 is not a real position'):
+        recover_text(model, tok, maps, known={99: wrong})
