@@ -105,7 +105,7 @@ def test_recover_text_holds_known_tokens(minilm):
     ids = tok("Priya Nair, card 4929 1827 3345, owes 312 pounds.").input_ids
     maps = model_forward(model, ids)[0][0]
     known = known_prefix(tok, "Priya Nair,")
-    assert known == {1 + k: t for k, t in enumerate(tok("Priya Nair,", add_special_tokens=False).input_ids)}
+    assert len(known) >= 3 and known == {p: ids[p] for p in range(1, 1 + len(known))}     # the sentence's own tokens, after [CLS]
     assert recover_text(model, tok, maps, known=known).token_ids == ids
     wrong = tok.convert_tokens_to_ids('omar')
     res = recover_text(model, tok, maps, known={1: wrong}, max_seconds=60)
