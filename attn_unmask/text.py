@@ -853,6 +853,10 @@ def _check_known(known, m: int, vocab: int) -> dict:
         out[integer(p)] = integer(t)
     return out
 
+def _known_per_sequence(known, real: torch.Tensor, vocab: int) -> list:
+    "`known` checked for each sequence of a batch whose real positions are `real` `(batch, n)` bool: a list of `{int: int}`."
+    return [_check_known(k, int(real[b].sum()), vocab) for b, k in enumerate(_per_sequence(known, real.shape[0]))]
+
 def known_prefix(tokenizer, text: str, assume_special: bool = True) -> dict:
     """`recover_text`'s `known` for a sentence known to begin with `text` (a template: "Call the clinic on"): its tokens at the
     positions after the special tokens the tokenizer puts first. `text` should end at a word boundary, where the tokenizer splits
@@ -888,6 +892,9 @@ def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_
     if isinstance(attention_maps, (list, tuple)) and len(attention_maps) and not isinstance(attention_maps[0], (int, float)):
         masks = attention_mask if attention_mask is not None else [None] * len(attention_maps)
         knowns = _per_sequence(known, len(attention_maps))
+        vocab, h = base_model(model).get_input_embeddings().weight.shape[0], base_model(model).config.num_attention_heads
+        for a, mk, kn in zip(attention_maps, masks, knowns):          # every map and its known tokens checked before any search
+            _known_per_sequence(kn, _real_positions(_check_maps(a, h), mk), vocab)
         kw = dict(layer=layer, assume_special=assume_special, max_sweeps=max_sweeps, max_seconds=max_seconds, top_k=top_k, restarts=restarts,
                   shortlist=shortlist, look_back=look_back, kicks=kicks, creep=creep, tolerance=tolerance, fail_error=fail_error, min_entry=min_entry, polish_sweeps=polish_sweeps,
                   chunk=chunk, progress=progress)
@@ -902,7 +909,7 @@ def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_
     init_id = next((x for x in (getattr(tokenizer, 'mask_token_id', None), getattr(tokenizer, 'unk_token_id', None)) if x is not None), 0)
     prefix, suffix = special_tokens(tokenizer) if assume_special else ((), ())
     vocab = base_model(model).get_input_embeddings().weight.shape[0]
-    knowns = [_check_known(k, int(real[b].sum()), vocab) for b, k in enumerate(_per_sequence(known, B.shape[0]))]   # before any search
+    knowns = _known_per_sequence(known, real, vocab)                    # before any search
     out = []
     for b in range(B.shape[0]):
         t0 = time.perf_counter()
