@@ -410,11 +410,13 @@ class _Run:
         self.T, self.ids, self.free, self.tol = target, ids, free, tol
         self.max_sweeps, self.max_seconds, self.progress, self.t0 = max_sweeps, max_seconds, progress, t0
         self.history, self.out_of_budget, self.base = [], False, 0
+        self.near = None        # an attention error below which max_sweeps does not apply (None: it always does)
         self.log, self.err = (float(x[0]) for x in target.losses(ids[None]))
 
     def elapsed(self): return time.perf_counter() - self.t0
     def over(self):
-        if self.elapsed() > self.max_seconds or len(self.history) - self.base >= self.max_sweeps: self.out_of_budget = True
+        capped = self.near is None or self.err >= self.near
+        if self.elapsed() > self.max_seconds or (capped and len(self.history) - self.base >= self.max_sweeps): self.out_of_budget = True
         return self.out_of_budget
     def exact(self): return self.err <= self.tol
     def measure(self):
@@ -578,16 +580,18 @@ def _ties(T, free, threshold: float = 0.95) -> list:
     for i in free: groups.setdefault(root(i), []).append(i)
     return [g for g in groups.values() if len(g) > 1]
 
-def _group_path_moves(run, model, layer, proxy, inputs, L, w, top_k, pool=None, groups=(), chunk: int = 4096) -> int:
+def _group_path_moves(run, model, layer, proxy, inputs, L, w, top_k, pool=None, groups=(), chunk: int = 4096,
+                      repeated: bool = True) -> int:
     """Moves that put one token at several positions at once, shortlisted along the group's own paths: for each group (every
-    token held at several positions, and the `groups` given, e.g. `_ties`), the inputs there of every token of `pool` (default:
+    token held at several positions unless not `repeated`, and the `groups` given, e.g. `_ties`, or single positions), the inputs
+    there of every token of `pool` (default:
     the whole vocabulary; `OwnPaths` of the whole group, recomputed together), ranked by the proxy's loss with those rows replaced;
     its top_k are scored exactly with the token at every position of the group. A symmetric point ("well well well" for "go go go")
     that one-position moves cannot leave. The pool is ranked `chunk` tokens at a time, the budget checked between chunks (the
     whole vocabulary takes tens of seconds on a CPU). None when there is no group."""
     T, moved = run.T, 0
     vals, counts = run.ids[run.free].unique(return_counts=True)
-    same = [[i for i in run.free if int(run.ids[i]) == u] for u in vals[counts > 1].tolist()]
+    same = [[i for i in run.free if int(run.ids[i]) == u] for u in vals[counts > 1].tolist()] if repeated else []
     todo = same + [g for g in groups if sorted(g) not in [sorted(x) for x in same]]
     if not todo: return None
     pool = torch.arange(proxy.Qt.shape[1]) if pool is None else torch.as_tensor(pool).unique()
@@ -615,20 +619,27 @@ def creeping(errors, sweeps: int = 2, drop: float = 0.1, far: float = 0.35) -> b
     return len(errors) > sweeps and errors[-1] > far and errors[-1] > (1 - drop) * errors[-1 - sweeps]
 
 def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, shortlist: str = 'path', read: bool = True,
-                 stale: int = 1, look_back: int = 0, kicks: int = 2, creep: bool = False):
+                 stale: int = 1, look_back: int = 0, kicks: int = 2, creep: bool = False, near: float = 0.25,
+                 vocabulary_positions: int = 2):
     """Deeper encoder layers. A reading grows the sentence one position at a time: the positions not yet read are hidden from the
     model (masked out like padding), so each new token is scored exactly on the block of positions read so far, in the context of
     those positions alone rather than of placeholders. Then sweeps visit every position, those with the largest residual first,
     and move one token to the best of its shortlist (scored exactly with the model's forward; a move only when the loss drops).
     When nothing moves: one more sweep if some shortlists were reused (all fresh), then repeated tokens move together and along
     their group's own paths (`_group_path_moves`), the proxy is read again around its best few tokens at the three worst
-    positions, and the windows around those positions are read again (`reread_windows`); then a kick: every position at once to
+    positions, and the windows around those positions are read again (`reread_windows`); near a solution (attention error below
+    `near`) the whole vocabulary is ranked along its own paths at the `vocabulary_positions` worst positions (a token the
+    shortlists' fit predicts badly, e.g. "fine" in "pay a fine of 50 pence", is then found; tens of seconds a position on a
+    CPU, so once per point); then a kick: every position at once to
     the first token of its shortlist, which raises the loss but leaves a point where the wrong tokens had adapted to each other,
     and the sweeps go on from there (at most `kicks` a reading, the best point kept); last the group moves over the whole
     vocabulary; when all that fails, a new reading in another order (right to left, then random orders), keeping the best.
     With `creep`, a reading that is `creeping` goes straight to the next reading: a long sentence misread from its first tokens
     can creep at an attention error of 0.45 for its whole budget, each sweep moving a few tokens (an option: the chapter measures
     it).
+    A reading is cut after `run.max_sweeps` sweeps and stall phases, except while it is within `near` of the maps (there it goes
+    on until it stalls for good or the time budget ends: cut there, a reading that was closing in went back to a new reading's
+    start).
     `shortlist`: 'path' (`_path_shortlist`) or 'proxy' (context-free)."""
     T = run.T
     L, w = T.L.float(), T.w.float()
@@ -684,6 +695,8 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
                 if run.log < before[1]: moved += 1; continue
             run.ids, run.log, run.err = before
         return moved
+    ranked_at = set()                      # (ids, position) where the whole vocabulary was ranked: not again at the same point
+    run.near = near                        # a reading near the maps is not cut by max_sweeps while it moves
     for restart in range(restarts + 1):
         run.base, run.out_of_budget = len(run.history), False            # max_sweeps counts per reading
         order = list(run.free) if restart == 0 else run.free[::-1] if restart == 1 else \
@@ -739,6 +752,12 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
             changed = reread_windows(e)
             run.record('window', changed, measure=False)
             if changed: continue
+            if run.err < near:
+                todo = [[i] for i in worst if (tuple(run.ids.tolist()), i) not in ranked_at][:vocabulary_positions]
+                ranked_at.update((tuple(run.ids.tolist()), i[0]) for i in todo)
+                moved = _group_path_moves(run, model, layer, proxy, inputs, L, w, top_k, None, todo, repeated=False)
+                if moved is not None: run.record('position vocabulary', moved, measure=False)
+                if moved: continue
             # a kick: at a stall the sweeps' shortlists are fresh at the current ids; every position takes its first token at once
             # (a worse point, often: where the tokens were wrong together; the sweeps go on from there and the best point is kept)
             if kicked < kicks:
@@ -875,7 +894,8 @@ def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_
     inferred from columns that are zero in every row) or a list of maps gives a list. Only the maps and the model are used; with
     `assume_special` the tokenizer's convention fixes the special tokens it puts around every sentence. Per sequence the search stops
     when the recovered tokens reproduce the maps to `tolerance` (default: 4 epsilons of the maps' dtype, at least 1e-4), or after
-    `max_sweeps` sweeps or `max_seconds`; its `status` says which (see `TextRecovery`). `tokenizer` may be None (ids only).
+    `max_sweeps` sweeps (at the deeper layers: per reading, and not while a reading within an attention error of 0.25 still
+    moves) or `max_seconds`; its `status` says which (see `TextRecovery`). `tokenizer` may be None (ids only).
     `shortlist`: how deeper encoder layers shortlist tokens per position, 'path' (every token's input along its own path through
     the layers below, `OwnPaths`, exact at layer 1; recomputed for a fitted fraction of the vocabulary) or 'proxy' (a context-free
     table shifted by the current context: cheaper per sweep, much weaker below layer 2). `look_back`: in the deeper layers' readings,

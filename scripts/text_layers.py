@@ -1,7 +1,7 @@
 """The text attack on every layer of a model, sentence by sentence, in a pool of worker processes (one torch thread each):
     python scripts/text_layers.py --sentences benchmarks/text-sentences.txt --layers 0-5 --workers 16 --out results.jsonl
 One JSON line per (sentence, layer) as it finishes: tokens right, exact, status, attention error, seconds, sweeps, how many readings
-the search began, the tokens each of its whole-vocabulary group moves changed, how many kicks it made, how many readings it left
+the search began, the tokens each of its whole-vocabulary group and position moves changed, how many kicks it made, how many readings it left
 as creeping, and its history (phase, tokens changed, attention error, seconds). It resumes: pairs already in --out are skipped.
 --misses-of EARLIER.jsonl runs only the pairs that EARLIER did not read exactly (e.g. again with a larger --max-seconds: the
 search is deterministic and its budget only stops it, so a pair read exactly within the smaller budget is read the same way within
@@ -32,8 +32,9 @@ def _job(sentence, layer, max_seconds, shortlist='path', look_back=0, kicks=2, c
                      look_back=look_back, kicks=kicks, creep=creep, known={p: ids[p] for p in range(start, start + known)} or None)
     return dict(sentence=sentence, layer=layer, n=len(ids), right=sum(a == b for a, b in zip(r.token_ids, ids)),
                 exact=r.token_ids == ids, look_back=look_back, creep=creep, known=known, status=r.status, attention_error=r.attention_error, seconds=r.seconds,
-                sweeps=r.sweeps, method=r.method, text=r.text, readings=sum(h['phase'] == 'read' for h in r.history),
+                sweeps=r.sweeps, method=r.method, text=r.text, token_ids=r.token_ids, readings=sum(h['phase'] == 'read' for h in r.history),
                 vocabulary_moves=[h['changed'] for h in r.history if h['phase'] == 'group vocabulary'],
+                position_vocabulary_moves=[h['changed'] for h in r.history if h['phase'] == 'position vocabulary'],
                 kicks=sum(h['phase'] == 'kick' for h in r.history), creeps=sum(h['phase'] == 'creep' for h in r.history),
                 trace=[[h['phase'], h['changed'], round(h['attention_error'], 4), round(h['time'], 1)] for h in r.history])
 
