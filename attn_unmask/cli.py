@@ -178,7 +178,7 @@ def add_text_arguments(p: argparse.ArgumentParser):
     p.add_argument('--noise', nargs=2, metavar=('KIND', 'LEVEL'), help='perturb the maps first: KIND one of multiplicative, '
                    'gaussian, float16, bfloat16, topk; LEVEL as in attn_unmask.noise.perturb_attention')
     p.add_argument('--no-special', action='store_true', help="do not assume the tokenizer's special tokens around the sentence")
-    p.add_argument('--max-sweeps', type=int, default=20, help='search sweeps at most per sequence (default 20)')
+    p.add_argument('--max-sweeps', type=int, default=20, help='search sweeps at most per sequence (deeper layers: per reading, and not while a reading near the maps still moves; default 20)')
     p.add_argument('--max-seconds', type=float, default=300., help='time budget per sequence (default 300)')
     p.add_argument('--shortlist', choices=('path', 'proxy'), default='path', help="deeper encoder layers' shortlist per position: "
                    "'path' (every token along its own path through the layers below; the default) or 'proxy' (context-free, cheaper "
