@@ -629,7 +629,7 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
     their group's own paths (`_group_path_moves`), the proxy is read again around its best few tokens at the three worst
     positions, and the windows around those positions are read again (`reread_windows`); near a solution (attention error below
     `near`) the whole vocabulary is ranked along its own paths at the `vocabulary_positions` worst positions (a token the
-    shortlists' fit predicts badly, e.g. "fine" in "pay a fine of 50 pence", is then found; tens of seconds a position on a
+    shortlists leave out even where every other token is right, e.g. "fine" in "pay a fine of 50 pence", is then found; tens of seconds a position on a
     CPU, so once per point); then a kick: every position at once to
     the first token of its shortlist, which raises the loss but leaves a point where the wrong tokens had adapted to each other,
     and the sweeps go on from there (at most `kicks` a reading, the best point kept); last the group moves over the whole
