@@ -894,7 +894,7 @@ def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_
     inferred from columns that are zero in every row) or a list of maps gives a list. Only the maps and the model are used; with
     `assume_special` the tokenizer's convention fixes the special tokens it puts around every sentence. Per sequence the search stops
     when the recovered tokens reproduce the maps to `tolerance` (default: 4 epsilons of the maps' dtype, at least 1e-4), or after
-    `max_sweeps` sweeps (at the deeper layers: per reading, and not while a reading within an attention error of 0.25 still
+    `max_sweeps` sweeps (at the deeper layers: per reading, and not while a reading within `fail_error` of the maps still
     moves) or `max_seconds`; its `status` says which (see `TextRecovery`). `tokenizer` may be None (ids only).
     `shortlist`: how deeper encoder layers shortlist tokens per position, 'path' (every token's input along its own path through
     the layers below, `OwnPaths`, exact at layer 1; recomputed for a fitted fraction of the vocabulary) or 'proxy' (a context-free
@@ -954,7 +954,7 @@ def recover_text(model, tokenizer, attention_maps, *, layer: int = 0, attention_
             bias = score_bias(model, T.n)
             proxy = _Proxy(model, layer, table, None if bias is None else bias[:, T.idx][:, :, T.idx].float(), (prefix, suffix))
             _deep_search(run, model, layer, proxy, top_k, restarts, shortlist=shortlist, look_back=look_back, kicks=kicks,
-                         creep=creep)
+                         creep=creep, near=fail_error)     # below fail_error a result is near the maps, not failed
         run.log, run.err = (float(x[0]) for x in T.losses(run.ids[None]))
         status = ('exact' if run.exact() else 'failed' if run.err > fail_error else 'budget' if run.out_of_budget else 'approximate')
         ids_l = run.ids.tolist()
