@@ -612,6 +612,24 @@ def _group_path_moves(run, model, layer, proxy, inputs, L, w, top_k, pool=None, 
         moved += run.try_exact(seqs)
     return moved
 
+def _pair_moves(run, shortlist_at, pairs) -> int:
+    """Move the tokens of each pair `(a, b)` of positions together: both positions' shortlists (`shortlist_at(i, w, visible)`), each
+    computed with the other position hidden, so that neither is read in the context of its partner's wrong token, and every pair
+    of their tokens scored exactly; the best pair taken where it lowers the loss. Two wrong tokens that have adapted to each
+    other (", yep" for "I think") are a point that no one-position move leaves. Returns how many pairs moved."""
+    moved = 0
+    for a, b in pairs:
+        if run.over() or run.exact(): break
+        lists = []
+        for i, hidden in ((a, b), (b, a)):
+            visible = torch.ones(len(run.ids), dtype=torch.bool); visible[hidden] = False
+            lists.append(shortlist_at(i, (run.T.w * (visible[:, None] & visible[None, :])).float(), visible))
+        A, Bt = lists
+        seqs = run.ids.repeat(len(A) * len(Bt), 1)
+        seqs[:, a], seqs[:, b] = A.repeat_interleave(len(Bt)), Bt.repeat(len(A))
+        moved += run.try_exact(seqs)
+    return moved
+
 def creeping(errors, sweeps: int = 2, drop: float = 0.1, far: float = 0.35) -> bool:
     """Whether a reading is getting nowhere: after its sweeps' attention `errors` (one per sweep, in order), the last is still
     above `far` and is less than `drop` (a fraction) below the error `sweeps` sweeps before it. Such a reading moves tokens at
@@ -620,14 +638,16 @@ def creeping(errors, sweeps: int = 2, drop: float = 0.1, far: float = 0.35) -> b
 
 def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, shortlist: str = 'path', read: bool = True,
                  stale: int = 1, look_back: int = 0, kicks: int = 2, creep: bool = False, near: float = 0.25,
-                 vocabulary_positions: int = 2):
+                 vocabulary_positions: int = 2, pair_positions: int = 2):
     """Deeper encoder layers. A reading grows the sentence one position at a time: the positions not yet read are hidden from the
     model (masked out like padding), so each new token is scored exactly on the block of positions read so far, in the context of
     those positions alone rather than of placeholders. Then sweeps visit every position, those with the largest residual first,
     and move one token to the best of its shortlist (scored exactly with the model's forward; a move only when the loss drops).
     When nothing moves: one more sweep if some shortlists were reused (all fresh), then repeated tokens move together and along
     their group's own paths (`_group_path_moves`), the proxy is read again around its best few tokens at the three worst
-    positions, and the windows around those positions are read again (`reread_windows`); near a solution (attention error below
+    positions, and the windows around those positions are read again (`reread_windows`); then pairs of adjacent positions move
+    together (`_pair_moves`: the first two, and at each of the `pair_positions` worst its worse neighbour; two wrong tokens adapted
+    to each other, e.g. ", yep" for "I think", which no one-position move and no greedy window mends); near a solution (attention error below
     `near`) the whole vocabulary is ranked along its own paths at the `vocabulary_positions` worst positions (a token the
     shortlists leave out even where every other token is right, e.g. "fine" in "pay a fine of 50 pence", is then found; tens of seconds a position on a
     CPU, so once per point); then a kick: every position at once to
@@ -695,7 +715,19 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
                 if run.log < before[1]: moved += 1; continue
             run.ids, run.log, run.err = before
         return moved
+    def pair_moves(e) -> int:
+        """The first two free positions, and each of the `pair_positions` worst with its worse neighbour, moved as pairs
+        (`_pair_moves`); not again at the same point."""
+        pairs = [tuple(run.free[:2])] if len(run.free) > 1 and run.free[1] == run.free[0] + 1 else []
+        for c in sorted(run.free, key=lambda i: -float(e[i]))[:pair_positions]:
+            nb = [j for j in (c - 1, c + 1) if j in run.free]
+            if nb: pairs.append(tuple(sorted((c, max(nb, key=lambda j: float(e[j]))))))
+        point = tuple(run.ids.tolist())
+        todo = [p for p in dict.fromkeys(pairs) if (point, *p) not in paired_at]
+        paired_at.update((point, *p) for p in todo)
+        return _pair_moves(run, short_at, todo)
     ranked_at = set()                      # (ids, position) where the whole vocabulary was ranked: not again at the same point
+    paired_at = set()                      # (ids, a, b): pairs moved together at that point
     run.near = near                        # a reading near the maps is not cut by max_sweeps while it moves
     for restart in range(restarts + 1):
         run.base, run.out_of_budget = len(run.history), False            # max_sweeps counts per reading
@@ -751,6 +783,9 @@ def _deep_search(run, model, layer, proxy, top_k, restarts: int, seed: int = 0, 
             if changed: continue
             changed = reread_windows(e)
             run.record('window', changed, measure=False)
+            if changed: continue
+            changed = pair_moves(e)
+            run.record('pairs', changed, measure=False)
             if changed: continue
             if run.err < near:
                 todo = [[i] for i in worst if (tuple(run.ids.tolist()), i) not in ranked_at][:vocabulary_positions]
